@@ -1,0 +1,1 @@
+//! APNs client (in progress).

@@ -1,0 +1,24 @@
+//! `pkpass`: the Apple Wallet pass format as a library, with no server in it.
+//!
+//! The flow is: read a template ([`Template::from_zip`] / [`Template::from_dir`]), which checks
+//! everything Apple would refuse; load signing material ([`SigningIdentity::load`]) and check it
+//! against the pass's identifiers; prepare the template once ([`PreparedTemplate::new`]); then
+//! render and sign as many passes as needed ([`PreparedTemplate::issue`]), each costing little more
+//! than one RSA signature.
+#![forbid(unsafe_code)]
+
+pub mod bundle;
+pub mod dev_certs;
+pub mod images;
+pub mod manifest;
+pub mod pass_json;
+pub mod problem;
+pub mod render;
+pub mod sign;
+pub mod strings;
+pub mod template;
+
+pub use problem::{Findings, Problem};
+pub use render::{IssuedPass, PassIdentity, PreparedTemplate, RenderError, RenderInput};
+pub use sign::{SigningError, SigningField, SigningIdentity, SigningMaterial, SigningProblem};
+pub use template::{Limits, Template, TemplateError};
