@@ -69,7 +69,7 @@ pub(crate) fn check(
     }
     match text("apns-topic") {
         None => return Some(Reply::status(400, "MissingTopic")),
-        Some(topic) if topic.is_empty() => return Some(Reply::status(400, "BadTopic")),
+        Some("") => return Some(Reply::status(400, "BadTopic")),
         Some(_) => {}
     }
     if text("apns-push-type").is_some_and(|t| !PUSH_TYPES.contains(&t)) {

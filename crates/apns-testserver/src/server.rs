@@ -105,6 +105,7 @@ struct Shared {
 struct State {
     requests: Vec<RecordedRequest>,
     connections: u64,
+    closed_connections: u64,
     handshake_failures: u64,
     queue: VecDeque<Reply>,
     per_token: HashMap<String, VecDeque<Reply>>,
@@ -183,6 +184,12 @@ impl TestServer {
         self.shared.state().connections
     }
 
+    /// How many connections have ended (closed by either side, or failed their handshake).
+    #[must_use]
+    pub fn closed_connection_count(&self) -> u64 {
+        self.shared.state().closed_connections
+    }
+
     /// How many TLS handshakes failed (untrusted or missing client certificate, no ALPN `h2`…).
     #[must_use]
     pub fn handshake_failures(&self) -> u64 {
@@ -210,6 +217,18 @@ impl TestServer {
     pub async fn wait_for_connections(&self, n: usize, timeout: Duration) -> Result<(), Error> {
         self.wait(timeout, "connections", n, |state| {
             usize::try_from(state.connections).unwrap_or(usize::MAX)
+        })
+        .await
+    }
+
+    /// Waits until at least `n` connections have ended (after a [`Reply::GoAway`] or
+    /// [`Reply::DropConnection`], say).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] if they have not within `timeout`.
+    pub async fn wait_for_closed_connections(&self, n: usize, timeout: Duration) -> Result<(), Error> {
+        self.wait(timeout, "closed connections", n, |state| {
+            usize::try_from(state.closed_connections).unwrap_or(usize::MAX)
         })
         .await
     }
@@ -303,11 +322,14 @@ async fn accept_loop(
         shared.changed.notify_waiters();
         let connection = serve_connection(tcp, acceptor.clone(), shared.clone(), id, settings);
         let mut stopped = stopped.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
             tokio::select! {
                 () = connection => {}
-                _ = stopped.changed() => {}
+                _ = stopped.changed() => return,
             }
+            shared.state().closed_connections += 1;
+            shared.changed.notify_waiters();
         });
     }
 }
@@ -468,10 +490,10 @@ async fn handle(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
             if let Some(seconds) = retry_after {
                 builder = builder.header("retry-after", seconds);
             }
-            if let Ok(response) = builder.body(()) {
-                if let Ok(mut stream) = respond.send_response(response, false) {
-                    let _ = stream.send_data(Bytes::from(json.to_string()), true);
-                }
+            if let Ok(response) = builder.body(())
+                && let Ok(mut stream) = respond.send_response(response, false)
+            {
+                let _ = stream.send_data(Bytes::from(json.to_string()), true);
             }
         }
         Reply::DropConnection => {

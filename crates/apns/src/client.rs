@@ -34,10 +34,12 @@ struct Inner {
     connections_opened: AtomicU64,
 }
 
-/// An exchange that failed, and whether APNs can be sure not to have processed it.
+/// An exchange that failed, whether APNs can be sure not to have processed it, and whether the
+/// connection is done for.
 struct Failure {
     error: h2::Error,
     unprocessed: bool,
+    connection_failed: bool,
 }
 
 impl Failure {
@@ -46,6 +48,7 @@ impl Failure {
         Self {
             error,
             unprocessed: true,
+            connection_failed: true,
         }
     }
 
@@ -54,12 +57,13 @@ impl Failure {
     fn sent(error: h2::Error) -> Self {
         let unprocessed = error.reason() == Some(h2::Reason::REFUSED_STREAM)
             || (error.is_go_away() && error.is_remote() && error.reason() == Some(h2::Reason::NO_ERROR));
-        Self { error, unprocessed }
-    }
-
-    /// Whether the whole connection is unusable, not just this stream.
-    fn ends_connection(&self) -> bool {
-        self.unprocessed || self.error.is_io() || self.error.is_go_away()
+        // A reset of this stream alone (REFUSED_STREAM included) leaves the connection usable.
+        let connection_failed = error.is_io() || error.is_go_away();
+        Self {
+            error,
+            unprocessed,
+            connection_failed,
+        }
     }
 }
 
@@ -121,7 +125,7 @@ impl Client {
             match timeout_at(deadline, exchange).await {
                 Ok(Ok(answer)) => return self.judge(answer, &connection, authorization.as_ref()),
                 Ok(Err(failure)) => {
-                    if failure.ends_connection() {
+                    if failure.connection_failed {
                         self.forget(&connection);
                     }
                     if failure.unprocessed && attempt == 0 {

@@ -18,6 +18,9 @@ use crate::{Endpoint, Error};
 const STREAM_WINDOW: u32 = 1 << 20;
 const CONNECTION_WINDOW: u32 = 1 << 24;
 
+/// Streams opened before the server announces its limit (APNs usually allows 1,000).
+const INITIAL_STREAMS: usize = 100;
+
 /// Opens connections for one credential to one endpoint.
 pub(crate) struct Connector {
     tls: TlsConnector,
@@ -94,6 +97,9 @@ impl Connector {
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .enable_push(false)
+            // Until the server's SETTINGS arrive, open at most this many streams, so a burst on a
+            // cold connection is not refused wholesale by a server with a lower limit.
+            .initial_max_send_streams(INITIAL_STREAMS)
             .handshake::<_, Bytes>(tls)
             .await
             .map_err(|e| format!("HTTP/2 handshake with {host}:{port}: {e}"))?;

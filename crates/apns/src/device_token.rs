@@ -29,7 +29,7 @@ impl DeviceToken {
                 "the token contains {bad:?}; only hex digits are allowed"
             )));
         }
-        if token.len() < MIN_HEX_LEN || token.len() > MAX_HEX_LEN || token.len() % 2 != 0 {
+        if token.len() < MIN_HEX_LEN || token.len() > MAX_HEX_LEN || !token.len().is_multiple_of(2) {
             return Err(Error::InvalidDeviceToken(format!(
                 "the token has {} hex digits; expected an even number from {MIN_HEX_LEN} to {MAX_HEX_LEN}",
                 token.len()
