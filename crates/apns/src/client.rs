@@ -8,7 +8,7 @@ use h2::client::SendRequest;
 use http::{HeaderName, HeaderValue, Method, Request};
 use tokio::time::{Instant, timeout, timeout_at};
 
-use crate::connection::{Connection, Connector};
+use crate::connection::{Connection, Connector, refused_certificate_alert};
 use crate::credential::Auth;
 use crate::jwt::TokenSigner;
 use crate::{Credential, DeviceToken, Endpoint, Error, Notification, Outcome, Reason, RetryReason};
@@ -114,7 +114,7 @@ impl Client {
         for attempt in 0..2 {
             let connection = match timeout_at(deadline, self.connection()).await {
                 Ok(Ok(connection)) => connection,
-                Ok(Err(problem)) => return Outcome::connection(problem),
+                Ok(Err(problem)) => return connection_failed(problem),
                 Err(_) => return timed_out(),
             };
             let request = match build_request(&uri, notification, authorization.as_ref()) {
@@ -132,7 +132,7 @@ impl Client {
                         tracing::debug!(error = %failure.error, "APNs did not process the push; sending it again on a new connection");
                         continue;
                     }
-                    return Outcome::connection(failure.error);
+                    return connection_failed(failure.error.to_string());
                 }
                 Err(_) => {
                     // A connection that lets a request time out may be silently dead (a NAT
@@ -233,6 +233,20 @@ impl std::fmt::Debug for Client {
             .field("endpoint", &self.inner.endpoint.url)
             .field("credential", &self.inner.credential)
             .finish_non_exhaustive()
+    }
+}
+
+/// A failed connection or exchange: a refused client certificate stops the credential, anything
+/// else is worth retrying.
+fn connection_failed(problem: String) -> Outcome {
+    match refused_certificate_alert(&problem) {
+        Some(alert) => {
+            tracing::warn!(%problem, ?alert, "APNs refused the client certificate");
+            Outcome::CredentialRejected {
+                reason: Reason::BadCertificate,
+            }
+        }
+        None => Outcome::connection(problem),
     }
 }
 

@@ -115,3 +115,49 @@ impl Connector {
         Ok(Connection { send, id, alive })
     }
 }
+
+/// TLS alerts by which a server says it refuses our client certificate.
+const CERTIFICATE_ALERTS: &[rustls::AlertDescription] = &[
+    rustls::AlertDescription::BadCertificate,
+    rustls::AlertDescription::UnsupportedCertificate,
+    rustls::AlertDescription::CertificateRevoked,
+    rustls::AlertDescription::CertificateExpired,
+    rustls::AlertDescription::CertificateUnknown,
+    rustls::AlertDescription::UnknownCA,
+    rustls::AlertDescription::AccessDenied,
+    rustls::AlertDescription::CertificateRequired,
+];
+
+/// Whether a connection failure is the server refusing the client certificate (expired,
+/// revoked, from an unknown CA…), as opposed to a network problem worth retrying.
+///
+/// `h2` keeps only the text of I/O errors raised while reading a stream, so this matches rustls's
+/// message (`received fatal alert: <Alert>`) rather than the error type; a unit test pins the
+/// format.
+pub(crate) fn refused_certificate_alert(problem: &str) -> Option<rustls::AlertDescription> {
+    CERTIFICATE_ALERTS
+        .iter()
+        .copied()
+        .find(|alert| problem.contains(&rustls::Error::AlertReceived(*alert).to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_a_refused_client_certificate_in_an_io_error_message() {
+        let io = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA),
+        );
+        let text = format!("TLS handshake with x:443: {io}");
+        assert_eq!(
+            refused_certificate_alert(&text),
+            Some(rustls::AlertDescription::UnknownCA)
+        );
+        let other = rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure).to_string();
+        assert_eq!(refused_certificate_alert(&other), None);
+        assert_eq!(refused_certificate_alert("connection reset by peer"), None);
+    }
+}

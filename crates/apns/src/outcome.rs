@@ -36,7 +36,8 @@ pub enum Outcome {
         /// Which of the two.
         reason: Reason,
     },
-    /// 403 (bad or expired certificate, wrong environment, invalid provider token…): every push
+    /// 403 (bad or expired certificate, wrong environment, invalid provider token…), or the TLS
+    /// handshake refused the client certificate (then `reason` is `BadCertificate`): every push
     /// with this credential will fail the same way; stop using it until it is replaced.
     CredentialRejected {
         /// APNs's reason.
