@@ -31,6 +31,8 @@ struct Inner {
     current: Mutex<Option<Connection>>,
     /// Held while connecting, so a burst of sends on a cold client opens one connection.
     connecting: tokio::sync::Mutex<()>,
+    /// Connection attempts finished so far, and why the last one failed (if it did).
+    attempts: Mutex<(u64, Option<String>)>,
     connections_opened: AtomicU64,
 }
 
@@ -92,6 +94,7 @@ impl Client {
                 token,
                 current: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(()),
+                attempts: Mutex::new((0, None)),
                 connections_opened: AtomicU64::new(0),
             }),
         })
@@ -158,7 +161,8 @@ impl Client {
         &self.inner.endpoint
     }
 
-    /// How many connections this client (all clones together) has opened so far.
+    /// How many connections this client (all clones together) has opened so far (successful
+    /// handshakes only).
     #[must_use]
     pub fn connections_opened(&self) -> u64 {
         self.inner.connections_opened.load(Ordering::Relaxed)
@@ -203,19 +207,37 @@ impl Client {
         if let Some(connection) = self.live_connection() {
             return Ok(connection);
         }
+        let attempts_before = self.attempts().0;
         let _connecting = self.inner.connecting.lock().await;
         if let Some(connection) = self.live_connection() {
             return Ok(connection);
         }
-        let id = self.inner.connections_opened.fetch_add(1, Ordering::Relaxed) + 1;
-        let connection = timeout(
+        // An attempt made while we waited failed: share its failure rather than have every
+        // waiting push hammer a server that is down, one connect timeout after another.
+        if let (attempts, Some(problem)) = &*self.attempts()
+            && *attempts != attempts_before
+        {
+            return Err(problem.clone());
+        }
+        let id = self.inner.connections_opened.load(Ordering::Relaxed) + 1;
+        let result = timeout(
             self.inner.endpoint.connect_timeout,
             self.inner.connector.connect(id),
         )
         .await
-        .map_err(|_| format!("connecting to {} timed out", self.inner.endpoint.url))??;
+        .unwrap_or_else(|_| Err(format!("connecting to {} timed out", self.inner.endpoint.url)));
+        let mut attempts = self.attempts();
+        attempts.0 += 1;
+        attempts.1 = result.as_ref().err().cloned();
+        drop(attempts);
+        let connection = result?;
+        self.inner.connections_opened.fetch_add(1, Ordering::Relaxed);
         *self.current() = Some(connection.clone());
         Ok(connection)
+    }
+
+    fn attempts(&self) -> MutexGuard<'_, (u64, Option<String>)> {
+        self.inner.attempts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Stops handing out `connection` (if it is still the current one).

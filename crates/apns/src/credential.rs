@@ -93,6 +93,22 @@ impl Credential {
         })
     }
 
+    /// The SHA-256 (hex) of the first certificate in a PEM, without needing the key: the same
+    /// value [`Credential::fingerprint`] gives, to build a [`crate::Pool`] id before decrypting
+    /// anything.
+    ///
+    /// # Errors
+    /// [`Error::Certificate`] if the PEM holds no certificate.
+    pub fn certificate_fingerprint(certificate_pem: &[u8]) -> Result<String, Error> {
+        match rustls_pemfile::certs(&mut &certificate_pem[..]).next() {
+            Some(Ok(cert)) => Ok(sha256_hex(&cert)),
+            Some(Err(e)) => Err(Error::Certificate(format!("unreadable PEM: {e}"))),
+            None => Err(Error::Certificate(
+                "no -----BEGIN CERTIFICATE----- block found".into(),
+            )),
+        }
+    }
+
     /// A stable identifier of the credential: the SHA-256 of the leaf certificate in hex, or
     /// `token:<team id>:<key id>`. Handy in a [`crate::Pool`] key.
     #[must_use]

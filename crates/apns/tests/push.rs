@@ -314,6 +314,72 @@ async fn reconnects_transparently_after_a_goaway() {
 }
 
 #[tokio::test]
+async fn pushes_sent_while_a_goaway_arrives_are_all_delivered() {
+    let s = setup().await;
+    s.server.reply(Reply::GoAway);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..200 {
+        let client = s.client.clone();
+        tasks.spawn(async move { client.send(&token(n), &wallet()).await });
+    }
+    while let Some(outcome) = tasks.join_next().await {
+        let outcome = outcome.unwrap();
+        assert!(matches!(outcome, Outcome::Delivered { .. }), "{outcome:?}");
+    }
+    // Whatever the GOAWAY cut off was sent again on a new connection.
+    s.server.wait_for_closed_connections(1, WAIT).await.unwrap();
+    assert!(matches!(
+        s.client.send(&token(0), &wallet()).await,
+        Outcome::Delivered { .. }
+    ));
+    assert_eq!(s.server.connection_count(), 2);
+}
+
+#[tokio::test]
+async fn a_burst_against_an_unresponsive_server_makes_one_connection_attempt() {
+    // Accepts TCP connections and never starts TLS.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let (accepted_tx, mut accepted) = tokio::sync::mpsc::unbounded_channel();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            let _ = accepted_tx.send(());
+        }
+    });
+    let s = setup().await;
+    let endpoint = Endpoint::new(&url)
+        .unwrap()
+        .with_connect_timeout(Duration::from_secs(1))
+        .with_request_timeout(WAIT);
+    let client = Client::new(&endpoint, s.client.credential()).unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..50 {
+        let client = client.clone();
+        tasks.spawn(async move { client.send(&token(n), &wallet()).await });
+    }
+    while let Some(outcome) = tasks.join_next().await {
+        let outcome = outcome.unwrap();
+        let Outcome::Retry {
+            reason: RetryReason::Connection(problem),
+            ..
+        } = &outcome
+        else {
+            panic!("expected a connection failure, got {outcome:?}");
+        };
+        assert!(problem.contains("timed out"), "{problem}");
+    }
+    silent.abort();
+    let mut attempts = 0;
+    while accepted.recv().await.is_some() {
+        attempts += 1;
+    }
+    assert_eq!(attempts, 1);
+    assert_eq!(client.connections_opened(), 0);
+}
+
+#[tokio::test]
 async fn a_push_without_an_answer_times_out_as_a_retry() {
     let s = setup().await;
     let impatient = Client::new(
@@ -458,5 +524,12 @@ fn garbage_pem_is_a_clear_error() {
     let err = Credential::token(key, "ABC123DEFG", "TEAM123456").unwrap_err();
     assert!(err.to_string().contains("P-256"), "{err}");
 
-    assert!(Credential::from_pem(cert, key).is_ok());
+    let credential = Credential::from_pem(cert, key).unwrap();
+    assert_eq!(
+        Credential::certificate_fingerprint(cert).unwrap(),
+        credential.fingerprint()
+    );
+    assert_eq!(credential.fingerprint().len(), 64);
+    assert!(Credential::certificate_fingerprint(b"garbage").is_err());
+    assert!(!format!("{credential:?}").contains("PRIVATE"));
 }
