@@ -25,6 +25,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod client_auth;
 mod error;
 mod pki;
 mod record;

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use crate::client_auth::AnyClientCertificate;
 use crate::pki::subject_of;
 use crate::{ClientCertificate, Error, RecordedRequest, Reply, TestCa, rules};
 
@@ -26,16 +27,35 @@ const MAX_BODY: usize = 64 * 1024;
 /// Configures a [`TestServer`].
 #[derive(Debug, Default)]
 pub struct Builder {
-    client_ca_pem: Option<Vec<u8>>,
+    client_auth: ClientAuth,
     max_concurrent_streams: Option<u32>,
+}
+
+#[derive(Debug, Default)]
+enum ClientAuth {
+    #[default]
+    None,
+    RequireFrom(Vec<u8>),
+    AcceptAny,
 }
 
 impl Builder {
     /// Requires every client to present a certificate issued by this CA (PEM); the TLS handshake
-    /// fails otherwise, as with APNs certificate authentication.
+    /// fails otherwise, as with APNs certificate authentication. The certificate must chain to
+    /// the CA through what the client sends, and its extended key usage (if any) must include
+    /// `clientAuth` (webpki's rules).
     #[must_use]
     pub fn require_client_certificate(mut self, ca_pem: impl AsRef<[u8]>) -> Self {
-        self.client_ca_pem = Some(ca_pem.as_ref().to_vec());
+        self.client_auth = ClientAuth::RequireFrom(ca_pem.as_ref().to_vec());
+        self
+    }
+
+    /// Asks every client for a certificate and accepts whichever it presents (the client must
+    /// still prove it holds the key), recording it per request; clients without one may connect
+    /// and need a bearer token. For tests that check *which* certificate a sender used.
+    #[must_use]
+    pub fn accept_any_client_certificate(mut self) -> Self {
+        self.client_auth = ClientAuth::AcceptAny;
         self
     }
 
@@ -54,7 +74,7 @@ impl Builder {
     pub async fn start(self) -> Result<TestServer, Error> {
         let ca = TestCa::generate("apns-testserver CA")?;
         let server_cert = ca.issue_server(&["127.0.0.1", "localhost"])?;
-        let acceptor = TlsAcceptor::from(Arc::new(tls_config(&server_cert, self.client_ca_pem.as_deref())?));
+        let acceptor = TlsAcceptor::from(Arc::new(tls_config(&server_cert, &self.client_auth)?));
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());
@@ -265,14 +285,14 @@ impl TestServer {
 
 fn tls_config(
     server_cert: &crate::IssuedCertificate,
-    client_ca_pem: Option<&[u8]>,
+    client_auth: &ClientAuth,
 ) -> Result<rustls::ServerConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Tls(e.to_string()))?;
-    let builder = match client_ca_pem {
-        Some(pem) => {
+    let builder = match client_auth {
+        ClientAuth::RequireFrom(pem) => {
             let mut roots = RootCertStore::empty();
             for cert in rustls_pemfile::certs(&mut &pem[..]) {
                 let cert = cert.map_err(|e| Error::Tls(format!("client CA PEM: {e}")))?;
@@ -288,7 +308,10 @@ fn tls_config(
                 .map_err(|e| Error::Tls(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
-        None => builder.with_no_client_auth(),
+        ClientAuth::AcceptAny => {
+            builder.with_client_cert_verifier(Arc::new(AnyClientCertificate::new(&provider)))
+        }
+        ClientAuth::None => builder.with_no_client_auth(),
     };
     let chain = rustls_pemfile::certs(&mut server_cert.certificate_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()

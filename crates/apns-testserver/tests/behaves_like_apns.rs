@@ -307,3 +307,37 @@ async fn waiting_for_more_requests_than_arrive_ends_at_the_deadline() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn accepting_any_client_certificate_records_it_and_still_lets_token_clients_in() {
+    let server = TestServer::builder()
+        .accept_any_client_certificate()
+        .start()
+        .await
+        .unwrap();
+    let someone = TestCa::generate("Anyone")
+        .unwrap()
+        .issue_client("Pass Type ID: pass.any")
+        .unwrap();
+    let path = format!("/3/device/{}", token());
+    let with_cert = connect(&server, Some(&someone)).await.unwrap();
+    assert_eq!(
+        call(&with_cert, "POST", &path, &WALLET[..3], b"{}").await,
+        (200, String::new())
+    );
+    let without = connect(&server, None).await.unwrap();
+    assert_eq!(
+        call(&without, "POST", &path, &WALLET[..3], b"{}").await,
+        (403, "MissingProviderToken".into())
+    );
+    assert_eq!(
+        call(&without, "POST", &path, WALLET, b"{}").await,
+        (200, String::new())
+    );
+    let requests = server.wait_for_requests(3, WAIT).await.unwrap();
+    assert_eq!(
+        requests[0].client_certificate.as_ref().unwrap().der,
+        someone.certificate_der
+    );
+    assert!(requests[1].client_certificate.is_none());
+}
