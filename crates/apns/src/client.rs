@@ -132,7 +132,7 @@ impl Client {
                         self.forget(&connection);
                     }
                     if failure.unprocessed && attempt == 0 {
-                        tracing::debug!(error = %failure.error, "APNs did not process the push; sending it again on a new connection");
+                        tracing::debug!(error = %failure.error, "APNs did not process the push; sending it again");
                         continue;
                     }
                     return connection_failed(failure.error.to_string());
