@@ -1,31 +1,40 @@
 //! The `passmint` command: parses the command line and calls into the library.
 #![forbid(unsafe_code)]
 
+mod offline;
+
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use passmint::config::{self, Layer, Secret};
 
 #[derive(Parser)]
 #[command(name = "passmint", version, about = "Self-hosted Apple Wallet pass server")]
 struct Cli {
-    /// TOML configuration file (also PASSMINT_CONFIG).
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Data directory (PASSMINT_DATA_DIR).
-    #[arg(long, global = true, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// sqlite://… or postgres://… (PASSMINT_DATABASE_URL).
-    #[arg(long, global = true, value_name = "URL")]
-    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the server's configuration and data are (for `serve`, `migrate`, `token`).
+#[derive(Args, Clone, Default)]
+struct ServerArgs {
+    /// TOML configuration file (also PASSMINT_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (PASSMINT_DATA_DIR).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… (PASSMINT_DATABASE_URL).
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server.
     Serve {
+        #[command(flatten)]
+        server: ServerArgs,
         /// Address to bind (PASSMINT_LISTEN).
         #[arg(long)]
         listen: Option<String>,
@@ -34,7 +43,16 @@ enum Command {
         public_url: Option<String>,
     },
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Check a template folder or .zip offline and print every problem.
+    Lint(offline::LintArgs),
+    /// Sign a template into a .pkpass offline.
+    Sign(offline::SignArgs),
+    /// Write a throwaway root -> WWDR -> pass type certificate chain (NOT FOR PRODUCTION).
+    DevCerts(offline::DevCertsArgs),
     /// Manage admin API tokens.
     Token {
         #[command(subcommand)]
@@ -46,6 +64,8 @@ enum Command {
 enum TokenAction {
     /// Print a new admin API token (only its hash is stored).
     Create {
+        #[command(flatten)]
+        server: ServerArgs,
         /// A note to remember what the token is for.
         #[arg(long)]
         label: Option<String>,
@@ -54,16 +74,40 @@ enum TokenAction {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The offline tools need no configuration, database or runtime.
+    let offline = match &cli.command {
+        Command::Lint(args) => Some(offline::lint(args)),
+        Command::Sign(args) => Some(offline::sign(args)),
+        Command::DevCerts(args) => Some(offline::dev_certs(args)),
+        _ => None,
+    };
+    if let Some(result) = offline {
+        return result.unwrap_or_else(|e| {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        });
+    }
+    let server = match &cli.command {
+        Command::Serve { server, .. }
+        | Command::Migrate { server }
+        | Command::Token {
+            action: TokenAction::Create { server, .. },
+        } => server.clone(),
+        _ => ServerArgs::default(),
+    };
     let mut flags = Layer {
-        data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone().map(Secret::new),
+        data_dir: server.data_dir.clone(),
+        database_url: server.database_url.clone().map(Secret::new),
         ..Layer::default()
     };
-    if let Command::Serve { listen, public_url } = &cli.command {
+    if let Command::Serve {
+        listen, public_url, ..
+    } = &cli.command
+    {
         flags.listen.clone_from(listen);
         flags.public_url.clone_from(public_url);
     }
-    let settings = match config::load(cli.config.as_deref(), |k| std::env::var(k).ok(), flags) {
+    let settings = match config::load(server.config.as_deref(), |k| std::env::var(k).ok(), flags) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("passmint: {e}");
@@ -80,12 +124,13 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve { .. } => passmint::cli::serve(settings).await,
-            Command::Migrate => passmint::cli::migrate(settings).await,
+            Command::Migrate { .. } => passmint::cli::migrate(settings).await,
             Command::Token {
-                action: TokenAction::Create { label },
+                action: TokenAction::Create { label, .. },
             } => passmint::cli::create_token(settings, label)
                 .await
                 .map(|token| println!("{token}")),
+            Command::Lint(_) | Command::Sign(_) | Command::DevCerts(_) => Ok(()),
         }
     });
     match result {
