@@ -202,7 +202,8 @@ async fn rejects_bad_file_names_and_names_out_of_range() {
 async fn names_each_missing_field() {
     let (server, _dir) = start().await;
     let chain = chain();
-    let fields: [(&str, fn(&mut Upload)); 9] = [
+    type Remove = fn(&mut Upload);
+    let fields: [(&str, Remove); 9] = [
         ("template", |u| u.template = None),
         ("name", |u| u.name = None),
         ("fileName", |u| u.file_name = None),
