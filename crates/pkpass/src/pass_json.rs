@@ -1,1 +1,851 @@
-//! TODO
+//! Checks `pass.json` against Apple's pass format (PassKit Package Format Reference).
+//!
+//! Two modes: a *template* may hold `{{placeholders}}` (format checks skip strings that contain
+//! one) and may leave out the identifiers the issuer sets; a *rendered* pass must be complete.
+use serde_json::{Map, Value};
+
+use crate::problem::Findings;
+
+/// The five pass styles; a pass has exactly one.
+pub const STYLES: [&str; 5] = ["boardingPass", "coupon", "eventTicket", "generic", "storeCard"];
+
+/// Keys the issuer sets on every pass, never the template or the overrides.
+pub const ISSUER_KEYS: [&str; 6] = [
+    "passTypeIdentifier",
+    "teamIdentifier",
+    "serialNumber",
+    "authenticationToken",
+    "webServiceURL",
+    "formatVersion",
+];
+
+const FIELD_LISTS: [&str; 6] = [
+    "headerFields",
+    "primaryFields",
+    "secondaryFields",
+    "auxiliaryFields",
+    "backFields",
+    "additionalInfoFields",
+];
+
+const TRANSIT_TYPES: [&str; 5] = [
+    "PKTransitTypeAir",
+    "PKTransitTypeBoat",
+    "PKTransitTypeBus",
+    "PKTransitTypeGeneric",
+    "PKTransitTypeTrain",
+];
+
+const BARCODE_FORMATS: [&str; 4] = [
+    "PKBarcodeFormatQR",
+    "PKBarcodeFormatPDF417",
+    "PKBarcodeFormatAztec",
+    "PKBarcodeFormatCode128",
+];
+
+const DATE_STYLES: [&str; 5] = [
+    "PKDateStyleNone",
+    "PKDateStyleShort",
+    "PKDateStyleMedium",
+    "PKDateStyleLong",
+    "PKDateStyleFull",
+];
+
+const NUMBER_STYLES: [&str; 4] = [
+    "PKNumberStyleDecimal",
+    "PKNumberStylePercent",
+    "PKNumberStyleScientific",
+    "PKNumberStyleSpellOut",
+];
+
+const TEXT_ALIGNMENTS: [&str; 4] = [
+    "PKTextAlignmentLeft",
+    "PKTextAlignmentCenter",
+    "PKTextAlignmentRight",
+    "PKTextAlignmentNatural",
+];
+
+const DATA_DETECTORS: [&str; 4] = [
+    "PKDataDetectorTypePhoneNumber",
+    "PKDataDetectorTypeLink",
+    "PKDataDetectorTypeAddress",
+    "PKDataDetectorTypeCalendarEvent",
+];
+
+/// Top-level keys Wallet knows (iOS 18 event-ticket keys included), with their expected type.
+const TOP_LEVEL: &[(&str, Kind)] = &[
+    ("description", Kind::String),
+    ("formatVersion", Kind::Integer),
+    ("organizationName", Kind::String),
+    ("passTypeIdentifier", Kind::String),
+    ("serialNumber", Kind::String),
+    ("teamIdentifier", Kind::String),
+    ("appLaunchURL", Kind::String),
+    ("associatedStoreIdentifiers", Kind::Array),
+    ("auxiliaryStoreIdentifiers", Kind::Array),
+    ("userInfo", Kind::Any),
+    ("expirationDate", Kind::Date),
+    ("voided", Kind::Bool),
+    ("beacons", Kind::Array),
+    ("locations", Kind::Array),
+    ("maxDistance", Kind::Number),
+    ("relevantDate", Kind::Date),
+    ("relevantDates", Kind::Array),
+    ("boardingPass", Kind::Object),
+    ("coupon", Kind::Object),
+    ("eventTicket", Kind::Object),
+    ("generic", Kind::Object),
+    ("storeCard", Kind::Object),
+    ("barcode", Kind::Object),
+    ("barcodes", Kind::Array),
+    ("backgroundColor", Kind::Color),
+    ("foregroundColor", Kind::Color),
+    ("labelColor", Kind::Color),
+    ("footerBackgroundColor", Kind::Color),
+    ("groupingIdentifier", Kind::String),
+    ("logoText", Kind::String),
+    ("suppressStripShine", Kind::Bool),
+    ("sharingProhibited", Kind::Bool),
+    ("authenticationToken", Kind::String),
+    ("webServiceURL", Kind::String),
+    ("nfc", Kind::Object),
+    ("semantics", Kind::Object),
+    // iOS 18 event tickets ("poster" style) and friends.
+    ("preferredStyleSchemes", Kind::Array),
+    ("eventLogoText", Kind::String),
+    ("useAutomaticColors", Kind::Bool),
+    ("suppressHeaderDarkening", Kind::Bool),
+    ("accessibilityURL", Kind::String),
+    ("addOnURL", Kind::String),
+    ("bagPolicyURL", Kind::String),
+    ("contactVenueEmail", Kind::String),
+    ("contactVenuePhoneNumber", Kind::String),
+    ("contactVenueWebsite", Kind::String),
+    ("directionsInformationURL", Kind::String),
+    ("merchandiseURL", Kind::String),
+    ("orderFoodURL", Kind::String),
+    ("parkingInformationURL", Kind::String),
+    ("purchaseParkingURL", Kind::String),
+    ("sellURL", Kind::String),
+    ("transferURL", Kind::String),
+    ("transitInformationURL", Kind::String),
+    ("upcomingPassInformation", Kind::Array),
+];
+
+const FIELD_KEYS: &[(&str, Kind)] = &[
+    ("key", Kind::String),
+    ("value", Kind::Any),
+    ("label", Kind::String),
+    ("attributedValue", Kind::Any),
+    ("changeMessage", Kind::String),
+    ("currencyCode", Kind::String),
+    ("dataDetectorTypes", Kind::Array),
+    ("dateStyle", Kind::String),
+    ("timeStyle", Kind::String),
+    ("ignoresTimeZone", Kind::Bool),
+    ("isRelative", Kind::Bool),
+    ("numberStyle", Kind::String),
+    ("textAlignment", Kind::String),
+    ("semantics", Kind::Object),
+    ("row", Kind::Integer),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    String,
+    Integer,
+    Number,
+    Bool,
+    Array,
+    Object,
+    Date,
+    Color,
+    Any,
+}
+
+/// How strict to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A template: `{{placeholders}}` allowed, issuer-set identifiers optional.
+    Template,
+    /// A rendered pass about to be signed: everything required.
+    Rendered,
+}
+
+/// True when `s` holds a `{{…}}` placeholder (its format is only known after rendering).
+#[must_use]
+pub fn is_templated(s: &str) -> bool {
+    s.contains("{{")
+}
+
+/// Parses `pass.json` bytes (UTF-8, BOM tolerated).
+pub fn parse(bytes: &[u8], findings: &mut Findings) -> Option<Map<String, Value>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Some(map),
+        Ok(_) => {
+            findings.error("pass.json", "must be a JSON object");
+            None
+        }
+        Err(e) => {
+            findings.error("pass.json", format!("is not valid JSON: {e}"));
+            None
+        }
+    }
+}
+
+/// Checks a parsed `pass.json`, recording every problem with its JSON path.
+pub fn check(pass: &Map<String, Value>, mode: Mode, findings: &mut Findings) {
+    let mut c = Checker { mode, findings };
+    c.top_level(pass);
+}
+
+struct Checker<'f> {
+    mode: Mode,
+    findings: &'f mut Findings,
+}
+
+fn loc(path: &str) -> String {
+    format!("pass.json: {path}")
+}
+
+fn type_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::String | Kind::Date | Kind::Color => "a string",
+        Kind::Integer => "an integer",
+        Kind::Number => "a number",
+        Kind::Bool => "true or false",
+        Kind::Array => "an array",
+        Kind::Object => "an object",
+        Kind::Any => "any value",
+    }
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: &str, message: impl Into<String>) {
+        self.findings.error(loc(path), message);
+    }
+
+    fn warn(&mut self, path: &str, message: impl Into<String>) {
+        self.findings.warn(loc(path), message);
+    }
+
+    /// Checks `value`'s JSON type (and format for dates and colours); false when it is wrong.
+    fn kind(&mut self, path: &str, value: &Value, kind: Kind) -> bool {
+        let ok = match kind {
+            Kind::String => value.is_string(),
+            Kind::Integer => value.is_i64() || value.is_u64(),
+            Kind::Number => value.is_number(),
+            Kind::Bool => value.is_boolean(),
+            Kind::Array => value.is_array(),
+            Kind::Object => value.is_object(),
+            Kind::Date => {
+                if let Some(s) = value.as_str() {
+                    self.date(path, s);
+                    true
+                } else {
+                    false
+                }
+            }
+            Kind::Color => {
+                if let Some(s) = value.as_str() {
+                    self.color(path, s);
+                    true
+                } else {
+                    false
+                }
+            }
+            Kind::Any => true,
+        };
+        if !ok {
+            self.error(path, format!("must be {}", type_name(kind)));
+        }
+        ok
+    }
+
+    fn templated(&self, s: &str) -> bool {
+        self.mode == Mode::Template && is_templated(s)
+    }
+
+    fn date(&mut self, path: &str, s: &str) {
+        if !self.templated(s) && !is_w3c_date(s) {
+            self.error(
+                path,
+                format!(
+                    "\"{s}\" is not a W3C/ISO 8601 date with time and time zone \
+                     (e.g. 2026-05-01T19:30:00+02:00)"
+                ),
+            );
+        }
+    }
+
+    fn color(&mut self, path: &str, s: &str) {
+        if self.templated(s) || is_rgb_color(s) {
+            return;
+        }
+        if is_hex_color(s) {
+            self.warn(
+                path,
+                format!("\"{s}\" is a hex colour: only iOS 18 and later read it; use rgb(r, g, b)"),
+            );
+        } else {
+            self.error(
+                path,
+                format!("\"{s}\" is not a colour: use rgb(r, g, b) with 0–255"),
+            );
+        }
+    }
+
+    fn one_of(&mut self, path: &str, value: &Value, allowed: &[&str]) {
+        match value.as_str() {
+            Some(s) if self.templated(s) || allowed.contains(&s) => {}
+            Some(s) => self.error(path, format!("\"{s}\" is not one of {}", allowed.join(", "))),
+            None => self.error(path, "must be a string"),
+        }
+    }
+
+    fn top_level(&mut self, pass: &Map<String, Value>) {
+        let required: &[&str] = match self.mode {
+            Mode::Template => &["description", "organizationName"],
+            Mode::Rendered => &[
+                "description",
+                "formatVersion",
+                "organizationName",
+                "passTypeIdentifier",
+                "serialNumber",
+                "teamIdentifier",
+            ],
+        };
+        for key in required {
+            if !pass.contains_key(*key) {
+                self.error(key, "is required");
+            }
+        }
+        for (key, value) in pass {
+            match TOP_LEVEL.iter().find(|(k, _)| k == key) {
+                Some((_, kind)) => {
+                    self.kind(key, value, *kind);
+                }
+                None => self.warn(key, "is not a key Wallet knows; it has no effect"),
+            }
+        }
+        if let Some(v) = pass.get("formatVersion")
+            && v.as_i64().is_some_and(|v| v != 1)
+        {
+            self.error("formatVersion", "must be 1");
+        }
+
+        let styles: Vec<&str> = STYLES.iter().copied().filter(|s| pass.contains_key(*s)).collect();
+        match styles.as_slice() {
+            [] => self.error(
+                "(style)",
+                format!("needs exactly one style key, one of {}", STYLES.join(", ")),
+            ),
+            [style] => {
+                if let Some(Value::Object(fields)) = pass.get(*style) {
+                    self.style(style, fields);
+                }
+            }
+            many => self.error(
+                many.join(", ").as_str(),
+                format!("a pass has exactly one style, found {}", many.len()),
+            ),
+        }
+
+        self.barcodes(pass);
+        self.web_service(pass);
+        self.limited_list(pass, "locations", 10, Self::location);
+        self.limited_list(pass, "beacons", 10, Self::beacon);
+        self.relevant_dates(pass);
+        if let Some(Value::Object(nfc)) = pass.get("nfc") {
+            self.nfc(nfc);
+        }
+        if let Some(Value::Array(ids)) = pass.get("associatedStoreIdentifiers") {
+            for (i, id) in ids.iter().enumerate() {
+                if !(id.is_u64() || id.is_i64()) {
+                    self.error(
+                        &format!("associatedStoreIdentifiers[{i}]"),
+                        "must be a number (an App Store item ID)",
+                    );
+                }
+            }
+        }
+        if pass.contains_key("appLaunchURL") && !pass.contains_key("associatedStoreIdentifiers") {
+            self.warn("appLaunchURL", "has no effect without associatedStoreIdentifiers");
+        }
+        if let Some(Value::Array(schemes)) = pass.get("preferredStyleSchemes") {
+            for (i, s) in schemes.iter().enumerate() {
+                self.one_of(
+                    &format!("preferredStyleSchemes[{i}]"),
+                    s,
+                    &["posterEventTicket", "eventTicket"],
+                );
+            }
+        }
+    }
+
+    fn style(&mut self, style: &str, fields: &Map<String, Value>) {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for (key, value) in fields {
+            let path = format!("{style}.{key}");
+            if key == "transitType" {
+                if style == "boardingPass" {
+                    self.one_of(&path, value, &TRANSIT_TYPES);
+                } else {
+                    self.error(&path, "is only allowed on a boardingPass");
+                }
+                continue;
+            }
+            if !FIELD_LISTS.contains(&key.as_str()) {
+                self.warn(&path, "is not a key Wallet knows; it has no effect");
+                continue;
+            }
+            let Some(list) = value.as_array() else {
+                self.error(&path, "must be an array of fields");
+                continue;
+            };
+            for (i, field) in list.iter().enumerate() {
+                let fpath = format!("{path}[{i}]");
+                if let Some(field) = field.as_object() {
+                    if let Some(k) = self.field(&fpath, field) {
+                        keys.push((k, fpath));
+                    }
+                } else {
+                    self.error(&fpath, "must be an object");
+                }
+            }
+        }
+        if style == "boardingPass" && !fields.contains_key("transitType") {
+            self.error(
+                "boardingPass.transitType",
+                format!(
+                    "is required on a boarding pass (one of {}); iOS refuses the pass without it",
+                    TRANSIT_TYPES.join(", ")
+                ),
+            );
+        }
+        for (i, (key, path)) in keys.iter().enumerate() {
+            if let Some((_, first)) = keys[..i].iter().find(|(k, _)| k == key) {
+                self.error(
+                    &format!("{path}.key"),
+                    format!("\"{key}\" is already used by {first}; field keys must be unique"),
+                );
+            }
+        }
+    }
+
+    /// Checks one field dictionary; returns its key.
+    fn field(&mut self, path: &str, field: &Map<String, Value>) -> Option<String> {
+        for required in ["key", "value"] {
+            if !field.contains_key(required) {
+                self.error(&format!("{path}.{required}"), "is required");
+            }
+        }
+        for (key, value) in field {
+            let kpath = format!("{path}.{key}");
+            match FIELD_KEYS.iter().find(|(k, _)| k == key) {
+                Some((_, kind)) => {
+                    self.kind(&kpath, value, *kind);
+                }
+                None => self.warn(&kpath, "is not a field key Wallet knows; it has no effect"),
+            }
+        }
+        if let Some(value) = field.get("value")
+            && !(value.is_string() || value.is_number())
+        {
+            self.error(&format!("{path}.value"), "must be a string or a number");
+        }
+        if let Some(Value::String(msg)) = field.get("changeMessage")
+            && !msg.contains("%@")
+            && !self.templated(msg)
+        {
+            self.error(
+                &format!("{path}.changeMessage"),
+                "must contain %@ (where Wallet puts the new value)",
+            );
+        }
+        for (key, allowed) in [
+            ("dateStyle", &DATE_STYLES[..]),
+            ("timeStyle", &DATE_STYLES[..]),
+            ("numberStyle", &NUMBER_STYLES[..]),
+            ("textAlignment", &TEXT_ALIGNMENTS[..]),
+        ] {
+            if let Some(v) = field.get(key)
+                && v.is_string()
+            {
+                self.one_of(&format!("{path}.{key}"), v, allowed);
+            }
+        }
+        if (field.contains_key("dateStyle") || field.contains_key("timeStyle"))
+            && let Some(Value::String(s)) = field.get("value")
+        {
+            self.date(&format!("{path}.value"), s);
+        }
+        if let Some(Value::Array(detectors)) = field.get("dataDetectorTypes") {
+            for (i, d) in detectors.iter().enumerate() {
+                self.one_of(&format!("{path}.dataDetectorTypes[{i}]"), d, &DATA_DETECTORS);
+            }
+        }
+        if let Some(row) = field.get("row").and_then(Value::as_i64)
+            && !(0..=1).contains(&row)
+        {
+            self.error(&format!("{path}.row"), "must be 0 or 1");
+        }
+        field.get("key").and_then(Value::as_str).map(str::to_owned)
+    }
+
+    fn barcodes(&mut self, pass: &Map<String, Value>) {
+        if let Some(Value::Object(b)) = pass.get("barcode") {
+            self.barcode("barcode", b);
+            if !pass.contains_key("barcodes") {
+                self.warn(
+                    "barcode",
+                    "is deprecated since iOS 9; add barcodes (kept for older devices)",
+                );
+            }
+        }
+        if let Some(Value::Array(list)) = pass.get("barcodes") {
+            for (i, b) in list.iter().enumerate() {
+                let path = format!("barcodes[{i}]");
+                match b.as_object() {
+                    Some(b) => self.barcode(&path, b),
+                    None => self.error(&path, "must be an object"),
+                }
+            }
+        }
+    }
+
+    fn barcode(&mut self, path: &str, b: &Map<String, Value>) {
+        for required in ["format", "message", "messageEncoding"] {
+            if !b.contains_key(required) {
+                self.error(&format!("{path}.{required}"), "is required");
+            }
+        }
+        for (key, value) in b {
+            let kpath = format!("{path}.{key}");
+            match key.as_str() {
+                "format" => self.one_of(&kpath, value, &BARCODE_FORMATS),
+                "message" | "altText" => {
+                    self.kind(&kpath, value, Kind::String);
+                }
+                "messageEncoding" => {
+                    if let Some(enc) = value.as_str() {
+                        if !self.templated(enc) && !is_known_encoding(enc) {
+                            self.error(
+                                &kpath,
+                                format!(
+                                    "\"{enc}\" is not a text encoding Wallet knows \
+                                     (use iso-8859-1 or utf-8)"
+                                ),
+                            );
+                        }
+                    } else {
+                        self.error(&kpath, "must be a string");
+                    }
+                }
+                _ => self.warn(&kpath, "is not a barcode key Wallet knows; it has no effect"),
+            }
+        }
+        if path == "barcode" && b.get("format").and_then(Value::as_str) == Some(BARCODE_FORMATS[3]) {
+            self.warn(
+                "barcode.format",
+                "Code 128 is not shown by iOS 8 and earlier, which read the legacy barcode key",
+            );
+        }
+    }
+
+    fn web_service(&mut self, pass: &Map<String, Value>) {
+        let url = pass.get("webServiceURL").and_then(Value::as_str);
+        let token = pass.get("authenticationToken").and_then(Value::as_str);
+        match (url, token) {
+            (Some(_), None) => self.error("authenticationToken", "is required when webServiceURL is set"),
+            (None, Some(_)) => self.error("webServiceURL", "is required when authenticationToken is set"),
+            (Some(url), Some(token)) => {
+                if token.chars().count() < 16 && !self.templated(token) {
+                    self.error("authenticationToken", "must be at least 16 characters long");
+                }
+                if !self.templated(url) {
+                    if url.starts_with("http://") {
+                        self.warn(
+                            "webServiceURL",
+                            "uses plain HTTP: iPhones only call it with the developer setting on",
+                        );
+                    } else if !url.starts_with("https://") {
+                        self.error("webServiceURL", "must be an https:// URL");
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+    }
+
+    fn limited_list(
+        &mut self,
+        pass: &Map<String, Value>,
+        key: &str,
+        max: usize,
+        each: fn(&mut Self, &str, &Map<String, Value>),
+    ) {
+        let Some(Value::Array(list)) = pass.get(key) else {
+            return;
+        };
+        if list.len() > max {
+            self.error(
+                key,
+                format!("holds {} entries; Wallet reads at most {max}", list.len()),
+            );
+        }
+        for (i, item) in list.iter().enumerate() {
+            let path = format!("{key}[{i}]");
+            match item.as_object() {
+                Some(item) => each(self, &path, item),
+                None => self.error(&path, "must be an object"),
+            }
+        }
+    }
+
+    fn location(&mut self, path: &str, l: &Map<String, Value>) {
+        for required in ["latitude", "longitude"] {
+            if !l.contains_key(required) {
+                self.error(&format!("{path}.{required}"), "is required");
+            }
+        }
+        for (key, value) in l {
+            let kpath = format!("{path}.{key}");
+            match key.as_str() {
+                "latitude" | "longitude" | "altitude" => {
+                    self.kind(&kpath, value, Kind::Number);
+                }
+                "relevantText" => {
+                    self.kind(&kpath, value, Kind::String);
+                }
+                _ => self.warn(&kpath, "is not a location key Wallet knows; it has no effect"),
+            }
+        }
+        let in_range = |key: &str, limit: f64| {
+            l.get(key)
+                .and_then(Value::as_f64)
+                .is_none_or(|v| v.abs() <= limit)
+        };
+        if !in_range("latitude", 90.0) {
+            self.error(&format!("{path}.latitude"), "must be between -90 and 90");
+        }
+        if !in_range("longitude", 180.0) {
+            self.error(&format!("{path}.longitude"), "must be between -180 and 180");
+        }
+    }
+
+    fn beacon(&mut self, path: &str, b: &Map<String, Value>) {
+        if !b.contains_key("proximityUUID") {
+            self.error(&format!("{path}.proximityUUID"), "is required");
+        }
+        for (key, value) in b {
+            let kpath = format!("{path}.{key}");
+            match key.as_str() {
+                "proximityUUID" => {
+                    if let Some(s) = value.as_str() {
+                        if !self.templated(s) && !is_uuid(s) {
+                            self.error(&kpath, format!("\"{s}\" is not a UUID"));
+                        }
+                    } else {
+                        self.error(&kpath, "must be a string");
+                    }
+                }
+                "major" | "minor" => {
+                    if value.as_u64().is_none_or(|v| v > 65535) {
+                        self.error(&kpath, "must be an integer from 0 to 65535");
+                    }
+                }
+                "relevantText" => {
+                    self.kind(&kpath, value, Kind::String);
+                }
+                _ => self.warn(&kpath, "is not a beacon key Wallet knows; it has no effect"),
+            }
+        }
+    }
+
+    fn relevant_dates(&mut self, pass: &Map<String, Value>) {
+        let Some(Value::Array(list)) = pass.get("relevantDates") else {
+            return;
+        };
+        for (i, item) in list.iter().enumerate() {
+            let path = format!("relevantDates[{i}]");
+            let Some(item) = item.as_object() else {
+                self.error(&path, "must be an object");
+                continue;
+            };
+            let has_date = item.contains_key("date");
+            let has_interval = item.contains_key("startDate") || item.contains_key("endDate");
+            if has_date == has_interval {
+                self.error(&path, "needs either date, or startDate and endDate");
+            }
+            if has_interval && !(item.contains_key("startDate") && item.contains_key("endDate")) {
+                self.error(&path, "needs both startDate and endDate");
+            }
+            for (key, value) in item {
+                let kpath = format!("{path}.{key}");
+                if ["date", "startDate", "endDate"].contains(&key.as_str()) {
+                    self.kind(&kpath, value, Kind::Date);
+                } else {
+                    self.warn(&kpath, "is not a key Wallet knows; it has no effect");
+                }
+            }
+        }
+    }
+
+    fn nfc(&mut self, nfc: &Map<String, Value>) {
+        match nfc.get("message") {
+            None => self.error("nfc.message", "is required"),
+            Some(Value::String(m)) => {
+                if m.len() > 64 && !self.templated(m) {
+                    self.error("nfc.message", "must be at most 64 bytes");
+                }
+            }
+            Some(_) => self.error("nfc.message", "must be a string"),
+        }
+        for (key, value) in nfc {
+            let kpath = format!("nfc.{key}");
+            match key.as_str() {
+                "message" => {}
+                "encryptionPublicKey" => {
+                    self.kind(&kpath, value, Kind::String);
+                }
+                "requiresAuthentication" => {
+                    self.kind(&kpath, value, Kind::Bool);
+                }
+                _ => self.warn(&kpath, "is not an nfc key Wallet knows; it has no effect"),
+            }
+        }
+    }
+}
+
+fn is_known_encoding(enc: &str) -> bool {
+    const KNOWN: [&str; 9] = [
+        "iso-8859-1",
+        "iso8859-1",
+        "latin1",
+        "utf-8",
+        "utf8",
+        "utf-16",
+        "us-ascii",
+        "ascii",
+        "windows-1252",
+    ];
+    KNOWN.iter().any(|k| k.eq_ignore_ascii_case(enc))
+}
+
+/// `rgb(r, g, b)` with each component 0–255, spaces optional.
+#[must_use]
+pub fn is_rgb_color(s: &str) -> bool {
+    let Some(inner) = s.trim().strip_prefix("rgb(").and_then(|r| r.strip_suffix(')')) else {
+        return false;
+    };
+    let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
+    parts.len() == 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 3
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && p.parse::<u16>().is_ok_and(|v| v <= 255)
+        })
+}
+
+/// `#rrggbb` (what iOS 18 added).
+#[must_use]
+pub fn is_hex_color(s: &str) -> bool {
+    s.strip_prefix('#')
+        .is_some_and(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A W3C date-time: `YYYY-MM-DDThh:mm[:ss[.s+]](Z|±hh:mm)`; Wallet needs the time and zone.
+#[must_use]
+pub fn is_w3c_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r.clone())
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+            .then(|| std::str::from_utf8(&b[r]).ok()?.parse::<u32>().ok())
+            .flatten()
+    };
+    let (Some(_year), Some(month), Some(day)) = (digits(0..4), digits(5..7), digits(8..10)) else {
+        return false;
+    };
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(10) != Some(&b'T') {
+        return false;
+    }
+    let (Some(hour), Some(minute)) = (digits(11..13), digits(14..16)) else {
+        return false;
+    };
+    if b.get(13) != Some(&b':') {
+        return false;
+    }
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return false;
+    }
+    let mut i = 16;
+    if b.get(i) == Some(&b':') {
+        match digits(i + 1..i + 3) {
+            Some(sec) if sec <= 60 => i += 3,
+            _ => return false,
+        }
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            i = start;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            if i == start {
+                return false;
+            }
+        }
+    }
+    match &b[i..] {
+        b"Z" => true,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let _ = sign;
+            rest.len() == 5
+                && rest[2] == b':'
+                && digits(i + 1..i + 3).is_some_and(|h| h <= 23)
+                && digits(i + 4..i + 6).is_some_and(|m| m <= 59)
+        }
+        _ => false,
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| {
+            if [8, 13, 18, 23].contains(&i) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_w3c_dates_with_time_and_zone_only() {
+        assert!(is_w3c_date("2011-12-08T13:00-08:00"));
+        assert!(is_w3c_date("2026-05-01T19:30:00Z"));
+        assert!(is_w3c_date("2026-05-01T19:30:00.123+02:00"));
+        assert!(!is_w3c_date("2026-05-01"));
+        assert!(!is_w3c_date("2026-05-01T19:30"));
+        assert!(!is_w3c_date("2026-13-01T19:30Z"));
+        assert!(!is_w3c_date("tomorrow"));
+    }
+
+    #[test]
+    fn reads_rgb_and_hex_colours() {
+        assert!(is_rgb_color("rgb(60, 65, 76)"));
+        assert!(is_rgb_color("rgb(0,0,255)"));
+        assert!(!is_rgb_color("rgb(256, 0, 0)"));
+        assert!(!is_rgb_color("rgb(1, 2)"));
+        assert!(is_hex_color("#3c414c"));
+        assert!(!is_hex_color("#3c414"));
+    }
+}

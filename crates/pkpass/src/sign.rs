@@ -1,4 +1,13 @@
 //! Signing material: keys in every format, certificate checks, the CMS detached signature.
+use std::cell::Cell;
+
+use openssl::asn1::Asn1Time;
+use openssl::nid::Nid;
+use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
+use openssl::pkcs12::Pkcs12;
+use openssl::pkey::{PKey, Private};
+use openssl::stack::Stack;
+use openssl::x509::{X509, X509VerifyResult};
 
 /// PEM (or DER) inputs as uploaded.
 #[derive(Clone, Copy)]
@@ -41,14 +50,31 @@ impl SigningField {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningProblem {
+    /// The input at fault.
     pub field: SigningField,
+    /// What is wrong with it.
     pub message: String,
+}
+
+impl SigningProblem {
+    fn new(field: SigningField, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for SigningProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field.param(), self.message)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     /// The material is unusable; every problem found is listed.
-    #[error("signing material is invalid: {0:?}")]
+    #[error("signing material is invalid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<SigningProblem>),
     /// OpenSSL failed while signing (not the caller's fault).
     #[error("signing failed: {0}")]
@@ -58,7 +84,9 @@ pub enum SigningError {
 /// A loaded, checked signer: certificate, private key and WWDR intermediate.
 #[derive(Clone)]
 pub struct SigningIdentity {
-    _private: (),
+    cert: X509,
+    key: PKey<Private>,
+    wwdr: X509,
 }
 
 impl std::fmt::Debug for SigningIdentity {
@@ -67,31 +95,159 @@ impl std::fmt::Debug for SigningIdentity {
     }
 }
 
+/// Whether the certificate's validity period is checked (not for restored, trusted material).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Validity {
+    Check,
+    Skip,
+}
+
 impl SigningIdentity {
     /// Loads PEM material: decrypts the key, checks it matches the certificate, that the
     /// certificate is issued by `wwdr` and is currently valid.
     pub fn load(material: SigningMaterial<'_>) -> Result<Self, SigningError> {
-        let _ = material;
-        todo!()
+        let mut problems = Vec::new();
+        let cert = parse_cert(
+            material.signer_cert,
+            SigningField::SignerCert,
+            "signerCert",
+            &mut problems,
+        );
+        let wwdr = parse_cert(material.wwdr, SigningField::Wwdr, "wwdr", &mut problems);
+        let key = parse_key(material.signer_key, material.passphrase, &mut problems);
+        Self::checked(cert, key, wwdr, problems, Validity::Check)
     }
 
     /// Loads a `.p12` (including Keychain's RC2-40 exports) plus the WWDR PEM.
     pub fn from_p12(p12: &[u8], passphrase: &str, wwdr: &[u8]) -> Result<Self, SigningError> {
-        let _ = (p12, passphrase, wwdr);
-        todo!()
+        let mut problems = Vec::new();
+        let wwdr = parse_cert(wwdr, SigningField::Wwdr, "wwdr", &mut problems);
+        let (cert, key) = match Pkcs12::from_der(p12) {
+            Err(_) => {
+                problems.push(SigningProblem::new(
+                    SigningField::SignerKey,
+                    "is not a PKCS#12 (.p12) file",
+                ));
+                (None, None)
+            }
+            Ok(pkcs12) => match parse_p12(&pkcs12, passphrase) {
+                Ok(parsed) => {
+                    if parsed.cert.is_none() {
+                        problems.push(SigningProblem::new(
+                            SigningField::SignerCert,
+                            "the .p12 file holds no certificate",
+                        ));
+                    }
+                    if parsed.pkey.is_none() {
+                        problems.push(SigningProblem::new(
+                            SigningField::SignerKey,
+                            "the .p12 file holds no private key",
+                        ));
+                    }
+                    (parsed.cert, parsed.pkey)
+                }
+                Err(_) => {
+                    problems.push(SigningProblem::new(
+                        SigningField::SignerKeyPassphrase,
+                        "does not open the .p12 file (wrong passphrase?)",
+                    ));
+                    (None, None)
+                }
+            },
+        };
+        Self::checked(cert, key, wwdr, problems, Validity::Check)
     }
 
     /// Restores an identity from what [`Self::to_der_parts`] gave (trusted storage): skips the
     /// validity-period check so an expired certificate still loads for reporting.
     pub fn from_der_parts(cert: &[u8], key_pkcs8: &[u8], wwdr: &[u8]) -> Result<Self, SigningError> {
-        let _ = (cert, key_pkcs8, wwdr);
-        todo!()
+        let mut problems = Vec::new();
+        let cert = X509::from_der(cert).ok();
+        if cert.is_none() {
+            problems.push(SigningProblem::new(
+                SigningField::SignerCert,
+                "is not a DER certificate",
+            ));
+        }
+        let key = PKey::private_key_from_pkcs8(key_pkcs8).ok();
+        if key.is_none() {
+            problems.push(SigningProblem::new(
+                SigningField::SignerKey,
+                "is not a DER PKCS#8 key",
+            ));
+        }
+        let wwdr = X509::from_der(wwdr).ok();
+        if wwdr.is_none() {
+            problems.push(SigningProblem::new(
+                SigningField::Wwdr,
+                "is not a DER certificate",
+            ));
+        }
+        Self::checked(cert, key, wwdr, problems, Validity::Skip)
+    }
+
+    /// The checks every loader shares; all problems are reported together.
+    fn checked(
+        cert: Option<X509>,
+        key: Option<PKey<Private>>,
+        wwdr: Option<X509>,
+        mut problems: Vec<SigningProblem>,
+        validity: Validity,
+    ) -> Result<Self, SigningError> {
+        if let (Some(cert), Some(key)) = (&cert, &key) {
+            let matches = cert.public_key().is_ok_and(|public| public.public_eq(key));
+            if !matches {
+                problems.push(SigningProblem::new(
+                    SigningField::SignerKey,
+                    "is not the private key of signerCert",
+                ));
+            }
+        }
+        if let (Some(cert), Some(wwdr)) = (&cert, &wwdr) {
+            let name_ok = wwdr.issued(cert) == X509VerifyResult::OK;
+            let sig_ok = wwdr.public_key().and_then(|k| cert.verify(&k)).unwrap_or(false);
+            if !(name_ok && sig_ok) {
+                problems.push(SigningProblem::new(
+                    SigningField::SignerCert,
+                    format!(
+                        "is not issued by the given WWDR certificate (issuer: {})",
+                        name_to_string(cert.issuer_name())
+                    ),
+                ));
+            }
+        }
+        if validity == Validity::Check
+            && let Some(cert) = &cert
+        {
+            let now = Asn1Time::days_from_now(0)?;
+            if cert.not_after() < now {
+                problems.push(SigningProblem::new(
+                    SigningField::SignerCert,
+                    format!("expired on {}", cert.not_after()),
+                ));
+            }
+            if cert.not_before() > now {
+                problems.push(SigningProblem::new(
+                    SigningField::SignerCert,
+                    format!("is not valid before {}", cert.not_before()),
+                ));
+            }
+        }
+        match (cert, key, wwdr) {
+            (Some(cert), Some(key), Some(wwdr)) if problems.is_empty() => Ok(Self { cert, key, wwdr }),
+            _ => Err(SigningError::Invalid(problems)),
+        }
     }
 
     /// (certificate DER, unencrypted PKCS#8 key DER, WWDR DER), for the caller to store encrypted.
     #[must_use]
     pub fn to_der_parts(&self) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
-        todo!()
+        // Serialising already-parsed, valid objects only fails on allocation failure.
+        (
+            self.cert.to_der().expect("encode certificate"),
+            self.key.private_key_to_pkcs8().expect("encode key"),
+            self.wwdr.to_der().expect("encode WWDR certificate"),
+        )
     }
 
     /// Problems if the certificate's subject `UID` isn't `pass_type_identifier` or its `OU` isn't
@@ -102,26 +258,194 @@ impl SigningIdentity {
         pass_type_identifier: &str,
         team_identifier: &str,
     ) -> Vec<SigningProblem> {
-        let _ = (pass_type_identifier, team_identifier);
-        todo!()
+        let mut problems = Vec::new();
+        let uid = self.pass_type_identifier();
+        if uid.as_deref() != Some(pass_type_identifier) {
+            problems.push(SigningProblem::new(
+                SigningField::PassTypeIdentifier,
+                format!(
+                    "\"{pass_type_identifier}\" is not the signer certificate's UID ({})",
+                    uid.as_deref().unwrap_or("none")
+                ),
+            ));
+        }
+        let ou = self.team_identifier();
+        if ou.as_deref() != Some(team_identifier) {
+            problems.push(SigningProblem::new(
+                SigningField::TeamIdentifier,
+                format!(
+                    "\"{team_identifier}\" is not the signer certificate's OU ({})",
+                    ou.as_deref().unwrap_or("none")
+                ),
+            ));
+        }
+        problems
+    }
+
+    /// The pass type identifier in the certificate's subject (`UID`), if any.
+    #[must_use]
+    pub fn pass_type_identifier(&self) -> Option<String> {
+        subject_entry(&self.cert, Nid::USERID)
+    }
+
+    /// The team identifier in the certificate's subject (`OU`), if any.
+    #[must_use]
+    pub fn team_identifier(&self) -> Option<String> {
+        subject_entry(&self.cert, Nid::ORGANIZATIONALUNITNAME)
     }
 
     /// The certificate's `notAfter`, as Unix seconds.
     #[must_use]
     pub fn expires_at(&self) -> i64 {
-        todo!()
+        let epoch = Asn1Time::from_unix(0).expect("the epoch is a valid time");
+        let diff = epoch
+            .diff(self.cert.not_after())
+            .expect("a parsed certificate has a valid notAfter");
+        i64::from(diff.days) * 86_400 + i64::from(diff.secs)
     }
 
     /// Certificate (PEM) and unencrypted PKCS#8 key (PEM), e.g. for APNs TLS client auth.
     #[must_use]
     pub fn client_identity_pem(&self) -> (Vec<u8>, Vec<u8>) {
-        todo!()
+        (
+            self.cert.to_pem().expect("encode certificate"),
+            self.key.private_key_to_pem_pkcs8().expect("encode key"),
+        )
     }
 
     /// DER CMS SignedData over `content`, detached, with signer + WWDR certificates and a
     /// signingTime attribute.
     pub fn sign_detached(&self, content: &[u8]) -> Result<Vec<u8>, SigningError> {
-        let _ = content;
-        todo!()
+        let mut extra = Stack::new()?;
+        extra.push(self.wwdr.clone())?;
+        let pkcs7 = Pkcs7::sign(
+            &self.cert,
+            &self.key,
+            &extra,
+            content,
+            Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY,
+        )?;
+        Ok(pkcs7.to_der()?)
+    }
+}
+
+fn subject_entry(cert: &X509, nid: Nid) -> Option<String> {
+    cert.subject_name()
+        .entries_by_nid(nid)
+        .next()
+        .and_then(|e| e.data().to_string().ok())
+}
+
+fn name_to_string(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .filter_map(|e| {
+            let key = e.object().nid().short_name().ok()?;
+            let value = e.data().to_string().ok()?;
+            Some(format!("{key}={value}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// True when `bytes` look like PEM (possibly with text before the first armour line).
+fn is_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+fn parse_cert(
+    bytes: &[u8],
+    field: SigningField,
+    name: &str,
+    problems: &mut Vec<SigningProblem>,
+) -> Option<X509> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        problems.push(SigningProblem::new(field, format!("{name} is empty")));
+        return None;
+    }
+    let parsed = if is_pem(bytes) {
+        X509::from_pem(bytes)
+    } else {
+        X509::from_der(bytes)
+    };
+    match parsed {
+        Ok(cert) => Some(cert),
+        Err(_) => {
+            problems.push(SigningProblem::new(
+                field,
+                format!("{name} is not a PEM (or DER) X.509 certificate"),
+            ));
+            None
+        }
+    }
+}
+
+/// Decrypts a private key in any format OpenSSL reads; tells a wrong passphrase from garbage by
+/// whether OpenSSL asked for one.
+fn parse_key(
+    bytes: &[u8],
+    passphrase: Option<&str>,
+    problems: &mut Vec<SigningProblem>,
+) -> Option<PKey<Private>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        problems.push(SigningProblem::new(SigningField::SignerKey, "signerKey is empty"));
+        return None;
+    }
+    let asked = Cell::new(false);
+    let result = if is_pem(bytes) {
+        PKey::private_key_from_pem_callback(bytes, |buf| {
+            asked.set(true);
+            let pass = passphrase.unwrap_or("").as_bytes();
+            if pass.len() > buf.len() {
+                return Ok(0);
+            }
+            buf[..pass.len()].copy_from_slice(pass);
+            Ok(pass.len())
+        })
+    } else {
+        PKey::private_key_from_der(bytes).or_else(|_| {
+            asked.set(true);
+            PKey::private_key_from_pkcs8_passphrase(bytes, passphrase.unwrap_or("").as_bytes())
+        })
+    };
+    match result {
+        Ok(key) => Some(key),
+        Err(_) if asked.get() && passphrase.is_none_or(str::is_empty) => {
+            problems.push(SigningProblem::new(
+                SigningField::SignerKeyPassphrase,
+                "signerKey is encrypted: a passphrase is required",
+            ));
+            None
+        }
+        Err(_) if asked.get() => {
+            problems.push(SigningProblem::new(
+                SigningField::SignerKeyPassphrase,
+                "does not decrypt signerKey (wrong passphrase)",
+            ));
+            None
+        }
+        Err(_) => {
+            problems.push(SigningProblem::new(
+                SigningField::SignerKey,
+                "signerKey is not a private key OpenSSL can read (PEM PKCS#8, PKCS#1 or encrypted)",
+            ));
+            None
+        }
+    }
+}
+
+/// Parses a .p12; Keychain's exports use RC2-40, which OpenSSL 3 only has in its `legacy`
+/// provider, loaded for the duration of this call.
+fn parse_p12(
+    pkcs12: &Pkcs12,
+    passphrase: &str,
+) -> Result<openssl::pkcs12::ParsedPkcs12_2, openssl::error::ErrorStack> {
+    match pkcs12.parse2(passphrase) {
+        Ok(parsed) => Ok(parsed),
+        Err(first) => {
+            let Ok(_legacy) = openssl::provider::Provider::try_load(None, "legacy", true) else {
+                return Err(first);
+            };
+            pkcs12.parse2(passphrase)
+        }
     }
 }

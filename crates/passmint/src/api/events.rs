@@ -1,0 +1,101 @@
+//! `GET /v2/events`: recorded events, newest first.
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Admin;
+use super::error::{ApiError, ErrorBody};
+use super::pagination::PageQuery;
+use super::templates::rfc3339_millis;
+use crate::app::AppState;
+use crate::store::EventRecord;
+
+const CURSOR_SCOPE: &str = "events";
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventQuery {
+    /// Only events of this type (e.g. `CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_CREATE_SUCCESS`).
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub event_type: Option<String>,
+    /// 1–1000, default 100.
+    pub limit: Option<String>,
+    /// `nextCursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventJson {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub category: String,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// The `x-request-id` of the request that caused it.
+    pub request_id: String,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventList {
+    pub data: Vec<EventJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn to_json(e: &EventRecord) -> EventJson {
+    EventJson {
+        id: e.id.clone(),
+        event_type: e.event_type.clone(),
+        category: e.category.clone(),
+        timestamp: rfc3339_millis(e.timestamp),
+        request_id: e.request_id.clone(),
+        data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// List events, newest first.
+#[utoipa::path(
+    get,
+    path = "/v2/events",
+    tag = "events",
+    params(EventQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventList),
+        (status = 400, description = "Bad limit or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    _admin: Admin,
+    query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<EventList>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), Vec::new()))?;
+    let page = PageQuery {
+        limit: query.limit.clone(),
+        cursor: query.cursor.clone(),
+    }
+    .parse(&state.master_key, CURSOR_SCOPE)?;
+    let event_type = query.event_type.as_deref().filter(|t| !t.is_empty());
+    let mut records = state
+        .store
+        .list_events(event_type, page.position, page.limit + 1)
+        .await?;
+    let more = records.len() as i64 > page.limit;
+    records.truncate(usize::try_from(page.limit).unwrap_or(0));
+    let next_cursor = more
+        .then(|| records.last())
+        .flatten()
+        .map(|last| state.master_key.encode_cursor(CURSOR_SCOPE, last.seq));
+    Ok(Json(EventList {
+        data: records.iter().map(to_json).collect(),
+        next_cursor,
+    }))
+}

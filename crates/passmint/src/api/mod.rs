@@ -1,0 +1,38 @@
+//! The management API (SPEC 2): templates and events. Each module owns its request and
+//! response types; errors map to the wire in `error.rs` only.
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+use crate::app::AppState;
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod form;
+pub mod pagination;
+pub mod templates;
+
+/// Base path of the pass API.
+pub const BASE: &str = "/v2/credentials/compact/digital-pass/apple";
+
+/// Room for the PEM fields, name, and multipart framing around the template .zip.
+const FORM_OVERHEAD_BYTES: u64 = 512 * 1024;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let body_limit =
+        usize::try_from(state.settings.max_template_bytes + FORM_OVERHEAD_BYTES).unwrap_or(usize::MAX);
+    Router::new()
+        .route(
+            &format!("{BASE}/templates"),
+            get(templates::list).post(templates::create),
+        )
+        .route(
+            &format!("{BASE}/templates/{{id}}"),
+            get(templates::retrieve)
+                .put(templates::replace)
+                .delete(templates::delete),
+        )
+        .layer(DefaultBodyLimit::max(body_limit))
+        .route("/v2/events", get(events::list))
+}

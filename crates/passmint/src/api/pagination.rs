@@ -1,0 +1,61 @@
+//! `limit` and `cursor` query parameters, shared by every list.
+use serde::Deserialize;
+
+use super::error::{ApiError, Detail};
+use crate::crypto::MasterKey;
+
+pub const DEFAULT_LIMIT: i64 = 100;
+pub const MAX_LIMIT: i64 = 1000;
+
+/// The raw query; parsed by hand so every bad value gets the API's 400, not axum's.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1–1000, default 100.
+    pub limit: Option<String>,
+    /// `nextCursor` from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A checked page request: how many, and after which position.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: i64,
+    pub position: Option<i64>,
+}
+
+impl PageQuery {
+    /// Checks `limit` and the cursor (made for list `scope` under this master key).
+    pub fn parse(&self, key: &MasterKey, scope: &str) -> Result<Page, ApiError> {
+        let mut details = Vec::new();
+        let limit = match self.limit.as_deref() {
+            None => DEFAULT_LIMIT,
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => {
+                    details.push(Detail::query(
+                        "limit",
+                        format!("must be an integer from 1 to {MAX_LIMIT}"),
+                        text,
+                    ));
+                    DEFAULT_LIMIT
+                }
+            },
+        };
+        let position = match self.cursor.as_deref() {
+            None => None,
+            Some(text) => {
+                let decoded = key.decode_cursor(scope, text);
+                if decoded.is_none() {
+                    details.push(Detail::query("cursor", "is not a valid cursor", text));
+                }
+                decoded
+            }
+        };
+        if details.is_empty() {
+            Ok(Page { limit, position })
+        } else {
+            Err(ApiError::bad_request("invalid query parameters", details))
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The application: shared state, the router, and [`launch`] (which tests call with a port-0
+//! listener and a shutdown future).
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+
+use crate::api;
+use crate::config::Settings;
+use crate::crypto::{CryptoError, MasterKey};
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::ops;
+use crate::signer::SignerCache;
+use crate::store::{Store, StoreError};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Everything a handler may use. Cheap to clone. New subsystems (pass service, push handle)
+/// get a field here.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub master_key: MasterKey,
+    pub events: Events,
+    pub metrics: Arc<Metrics>,
+    /// Restored templates + decrypted signers, by template id and revision.
+    pub signers: SignerCache,
+    /// `PASSMINT_PUBLIC_URL`, or `http://<bound address>`; no trailing slash.
+    pub public_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    MasterKey(#[from] CryptoError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl AppState {
+    /// Creates the data dir, loads (or creates) the master key, opens the database and applies
+    /// its migrations. `bound` is where the server listens (for the default public URL).
+    pub async fn prepare(settings: Settings, bound: SocketAddr) -> Result<Self, LaunchError> {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| LaunchError::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
+        let master_key = MasterKey::load_or_create(
+            settings.master_key.as_ref().map(|s| s.expose()),
+            &settings.data_dir,
+        )?;
+        let store = Store::connect(settings.database_url.expose()).await?;
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
+        if public_url.starts_with("http://") {
+            tracing::warn!(
+                %public_url,
+                "the public URL is plain http://: iPhones only call it with developer settings; \
+                 set PASSMINT_PUBLIC_URL to an https:// URL for real devices"
+            );
+        }
+        let metrics = Arc::new(Metrics::default());
+        let events = Events::new(store.clone(), metrics.clone(), settings.max_events);
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            master_key,
+            events,
+            metrics,
+            signers: SignerCache::default(),
+            public_url,
+        })
+    }
+}
+
+/// The full router: management API, operations endpoints, request ids, metrics and logs.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router(&state))
+        .merge(ops::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
+        .with_state(state)
+}
+
+async fn not_found() -> api::error::ApiError {
+    api::error::ApiError::not_found("no such route")
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops accepting and finishes
+/// the requests in flight.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LaunchError> {
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Prepares the state (data dir, master key, database, migrations) and serves until
+/// `shutdown`. Tests call this with a listener bound to port 0.
+pub async fn launch(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LaunchError> {
+    let state = AppState::prepare(settings, listener.local_addr()?).await?;
+    serve(state, listener, shutdown).await
+}
+
+/// The request's id (the client's `x-request-id` if sane, else a new UUID), available to
+/// handlers as an extension and echoed on the response.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string().into())))
+    }
+}
+
+fn sane_request_id(value: &HeaderValue) -> Option<&str> {
+    let text = value.to_str().ok()?;
+    let ok = (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    ok.then_some(text)
+}
+
+/// Request id, structured log line and metrics for every request.
+async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id: Arc<str> = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(sane_request_id)
+        .map_or_else(|| uuid::Uuid::new_v4().to_string().into(), Into::into);
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let method = request.method().as_str().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.observe_request(&method, &route, status, elapsed);
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response.into_response()
+}

@@ -1,0 +1,344 @@
+//! One typed [`Settings`], built in layers: defaults, then an optional TOML file
+//! (`--config FILE` / `PASSMINT_CONFIG`), then `PASSMINT_*` environment variables, then flags.
+//!
+//! Every layer is a [`Layer`] of optional values; later layers win field by field. The
+//! environment is read through a lookup function, never from a global, so tests can build
+//! settings without touching the process environment.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A value that must never be printed: `Debug` shows `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where the embedded default database lives inside the data dir.
+pub const SQLITE_FILE: &str = "passmint.db";
+
+/// The resolved configuration of one server.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; the URL can hold a password, so it is a secret.
+    pub database_url: Secret,
+    /// External base URL; `None` means `http://<bound address>`.
+    pub public_url: Option<String>,
+    pub admin_token: Option<Secret>,
+    /// 32 bytes, base64; `None` means generated into the data dir.
+    pub master_key: Option<Secret>,
+    pub apns_url: String,
+    pub apns_ca_file: Option<PathBuf>,
+    pub max_template_bytes: u64,
+    /// How many events are kept (the oldest are pruned).
+    pub max_events: i64,
+    /// How many device log messages are kept.
+    pub max_device_logs: i64,
+    /// `json` for JSON log lines, anything else for human-readable ones.
+    pub log_format: String,
+}
+
+impl Settings {
+    /// Settings for a server keeping everything in `data_dir`, with every other value at its
+    /// default (used by tests and as the base layer).
+    pub fn for_data_dir(data_dir: &Path) -> Self {
+        Layer::default()
+            .resolve(Some(data_dir.to_path_buf()))
+            .expect("defaults are valid")
+    }
+
+    /// The database URL without its password, for messages.
+    pub fn database_url_for_display(&self) -> String {
+        redact_url(self.database_url.expose())
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        let url = self.database_url.expose();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    }
+}
+
+/// Replaces the password of a URL (`scheme://user:password@host`) with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// One layer of configuration: every field optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<Secret>,
+    pub public_url: Option<String>,
+    pub admin_token: Option<Secret>,
+    pub master_key: Option<Secret>,
+    pub apns_url: Option<String>,
+    pub apns_ca_file: Option<PathBuf>,
+    pub max_template_bytes: Option<u64>,
+    pub max_events: Option<i64>,
+    pub max_device_logs: Option<i64>,
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("{name} is not valid: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+impl Layer {
+    /// Reads a TOML file whose keys are the env var names without `PASSMINT_`, in lower case
+    /// (`listen`, `data_dir`, `database_url`, …).
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Toml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads the `PASSMINT_*` variables through `lookup` (e.g. `|k| std::env::var(k).ok()`).
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let number = |name: &'static str| -> Result<Option<i64>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    v.trim().parse::<i64>().map_err(|e| ConfigError::Invalid {
+                        name,
+                        message: e.to_string(),
+                    })
+                })
+                .transpose()
+        };
+        let max_template_bytes = number("PASSMINT_MAX_TEMPLATE_BYTES")?
+            .map(|v| {
+                u64::try_from(v).map_err(|_| ConfigError::Invalid {
+                    name: "PASSMINT_MAX_TEMPLATE_BYTES",
+                    message: "must be positive".into(),
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            listen: get("PASSMINT_LISTEN"),
+            data_dir: get("PASSMINT_DATA_DIR").map(PathBuf::from),
+            database_url: get("PASSMINT_DATABASE_URL").map(Secret),
+            public_url: get("PASSMINT_PUBLIC_URL"),
+            admin_token: get("PASSMINT_ADMIN_TOKEN").map(Secret),
+            master_key: get("PASSMINT_MASTER_KEY").map(Secret),
+            apns_url: get("PASSMINT_APNS_URL"),
+            apns_ca_file: get("PASSMINT_APNS_CA_FILE").map(PathBuf::from),
+            max_template_bytes,
+            max_events: number("PASSMINT_MAX_EVENTS")?,
+            max_device_logs: number("PASSMINT_MAX_DEVICE_LOGS")?,
+            log_format: get("PASSMINT_LOG_FORMAT"),
+        })
+    }
+
+    /// `other` wins wherever it has a value.
+    #[must_use]
+    pub fn overlay(self, other: Layer) -> Layer {
+        Layer {
+            listen: other.listen.or(self.listen),
+            data_dir: other.data_dir.or(self.data_dir),
+            database_url: other.database_url.or(self.database_url),
+            public_url: other.public_url.or(self.public_url),
+            admin_token: other.admin_token.or(self.admin_token),
+            master_key: other.master_key.or(self.master_key),
+            apns_url: other.apns_url.or(self.apns_url),
+            apns_ca_file: other.apns_ca_file.or(self.apns_ca_file),
+            max_template_bytes: other.max_template_bytes.or(self.max_template_bytes),
+            max_events: other.max_events.or(self.max_events),
+            max_device_logs: other.max_device_logs.or(self.max_device_logs),
+            log_format: other.log_format.or(self.log_format),
+        }
+    }
+
+    /// Fills every gap with its default and checks the values. `data_dir_default` overrides the
+    /// default data dir (`./passmint-data`).
+    pub fn resolve(self, data_dir_default: Option<PathBuf>) -> Result<Settings, ConfigError> {
+        let listen_text = self.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|e| ConfigError::Invalid {
+            name: "PASSMINT_LISTEN",
+            message: format!("{listen_text:?}: {e}"),
+        })?;
+        let data_dir = self
+            .data_dir
+            .or(data_dir_default)
+            .unwrap_or_else(|| PathBuf::from("./passmint-data"));
+        let database_url = self.database_url.unwrap_or_else(|| {
+            Secret(format!(
+                "sqlite://{}",
+                data_dir.join(SQLITE_FILE).to_string_lossy()
+            ))
+        });
+        let url = database_url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_DATABASE_URL",
+                message: "must start with sqlite:// or postgres://".into(),
+            });
+        }
+        if let Some(public) = &self.public_url
+            && !(public.starts_with("http://") || public.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_PUBLIC_URL",
+                message: "must start with http:// or https://".into(),
+            });
+        }
+        let max_template_bytes = self.max_template_bytes.unwrap_or(1024 * 1024);
+        if max_template_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_MAX_TEMPLATE_BYTES",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            public_url: self.public_url.map(|u| u.trim_end_matches('/').to_string()),
+            admin_token: self.admin_token,
+            master_key: self.master_key,
+            apns_url: self
+                .apns_url
+                .unwrap_or_else(|| "https://api.push.apple.com".into()),
+            apns_ca_file: self.apns_ca_file,
+            max_template_bytes,
+            max_events: self.max_events.unwrap_or(100_000).max(1),
+            max_device_logs: self.max_device_logs.unwrap_or(10_000).max(1),
+            log_format: self.log_format.unwrap_or_else(|| "text".into()),
+        })
+    }
+}
+
+/// Builds settings from all layers: defaults, TOML (`config_file`, else `PASSMINT_CONFIG`),
+/// environment, flags.
+pub fn load(
+    config_file: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+    flags: Layer,
+) -> Result<Settings, ConfigError> {
+    let file = config_file.map(Path::to_path_buf).or_else(|| {
+        env("PASSMINT_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    let mut layer = Layer::default();
+    if let Some(file) = file {
+        layer = layer.overlay(Layer::from_toml_file(&file)?);
+    }
+    layer = layer.overlay(Layer::from_env(&env)?);
+    layer.overlay(flags).resolve(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_from_defaults_with_nothing_configured() {
+        let s = load(None, |_| None, Layer::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./passmint-data"));
+        assert_eq!(s.database_url.expose(), "sqlite://./passmint-data/passmint.db");
+        assert_eq!(s.max_template_bytes, 1_048_576);
+        assert!(s.public_url.is_none());
+    }
+
+    #[test]
+    fn lets_env_override_the_file_and_flags_override_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("passmint.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nmax_template_bytes = 10\npublic_url = \"https://file.example\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "PASSMINT_MAX_TEMPLATE_BYTES" => Some("20".to_string()),
+            "PASSMINT_PUBLIC_URL" => Some("https://env.example/".to_string()),
+            _ => None,
+        };
+        let flags = Layer {
+            public_url: Some("https://flag.example".into()),
+            ..Layer::default()
+        };
+        let s = load(Some(&file), env, flags).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.max_template_bytes, 20);
+        assert_eq!(s.public_url.as_deref(), Some("https://flag.example"));
+    }
+
+    #[test]
+    fn reads_the_config_file_named_by_passmint_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "data_dir = \"/srv/pm\"\n").unwrap();
+        let path = file.to_string_lossy().to_string();
+        let env = move |k: &str| (k == "PASSMINT_CONFIG").then(|| path.clone());
+        let s = load(None, env, Layer::default()).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/srv/pm"));
+        assert_eq!(s.database_url.expose(), "sqlite:///srv/pm/passmint.db");
+    }
+
+    #[test]
+    fn never_shows_secrets_in_debug_output() {
+        let env = |k: &str| match k {
+            "PASSMINT_ADMIN_TOKEN" => Some("tok-very-secret".to_string()),
+            "PASSMINT_MASTER_KEY" => Some("bWFzdGVyLXNlY3JldA==".to_string()),
+            "PASSMINT_DATABASE_URL" => Some("postgres://u:pw-secret@db/x".to_string()),
+            _ => None,
+        };
+        let s = load(None, env, Layer::default()).unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("tok-very-secret"), "{shown}");
+        assert!(!shown.contains("bWFzdGVyLXNlY3JldA"), "{shown}");
+        assert!(!shown.contains("pw-secret"), "{shown}");
+        assert_eq!(s.database_url_for_display(), "postgres://u:***@db/x");
+    }
+
+    #[test]
+    fn rejects_a_listen_address_that_does_not_parse() {
+        let env = |k: &str| (k == "PASSMINT_LISTEN").then(|| "nowhere".to_string());
+        let err = load(None, env, Layer::default()).unwrap_err();
+        assert!(err.to_string().contains("PASSMINT_LISTEN"), "{err}");
+    }
+}

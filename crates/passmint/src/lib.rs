@@ -1,0 +1,19 @@
+//! passmint: a self-hosted Apple Wallet pass server. The binary (`main.rs`) only parses the
+//! command line and calls in here ([`cli`]); tests start the server with [`app::launch`].
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod events;
+pub mod hooks;
+pub mod metrics;
+pub mod ops;
+pub mod signer;
+pub mod store;
+pub mod tokens;
+
+pub use app::{AppState, LaunchError, launch, serve};
+pub use config::Settings;

@@ -1,0 +1,141 @@
+//! Prometheus metrics, hand-rolled: one registry per app (no process-global recorder, so several
+//! apps can run in one test process), rendered as Prometheus text by `/metrics`.
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the request latency histogram.
+const BUCKETS: [f64; 11] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum_seconds: f64,
+    buckets: [u64; BUCKETS.len()],
+}
+
+/// Request counts and latencies by (method, route template, status); events by type.
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    events: Mutex<BTreeMap<String, u64>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics { .. }")
+    }
+}
+
+impl Metrics {
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let series = requests
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default();
+        series.count += 1;
+        series.sum_seconds += seconds;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                series.buckets[i] += 1;
+            }
+        }
+    }
+
+    pub fn count_event(&self, event_type: &str) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        *events.entry(event_type.to_string()).or_default() += 1;
+    }
+
+    /// Prometheus text exposition; `templates` is the current number of templates (if known).
+    pub fn render(&self, templates: Option<i64>) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP passmint_http_requests_total HTTP requests by method, route and status.\n");
+        out.push_str("# TYPE passmint_http_requests_total counter\n");
+        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        for ((method, route, status), s) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "passmint_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {}",
+                escape(method),
+                escape(route),
+                s.count
+            );
+        }
+        out.push_str("# HELP passmint_http_request_duration_seconds HTTP request latency.\n");
+        out.push_str("# TYPE passmint_http_request_duration_seconds histogram\n");
+        for ((method, route, status), s) in requests.iter() {
+            let labels = format!(
+                "method=\"{}\",route=\"{}\",status=\"{status}\"",
+                escape(method),
+                escape(route)
+            );
+            for (bound, n) in BUCKETS.iter().zip(s.buckets) {
+                let _ = writeln!(
+                    out,
+                    "passmint_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "passmint_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                s.count
+            );
+            let _ = writeln!(
+                out,
+                "passmint_http_request_duration_seconds_sum{{{labels}}} {}",
+                s.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "passmint_http_request_duration_seconds_count{{{labels}}} {}",
+                s.count
+            );
+        }
+        drop(requests);
+        out.push_str("# HELP passmint_events_total Events recorded by type since start.\n");
+        out.push_str("# TYPE passmint_events_total counter\n");
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        for (kind, n) in events.iter() {
+            let _ = writeln!(out, "passmint_events_total{{type=\"{}\"}} {n}", escape(kind));
+        }
+        drop(events);
+        if let Some(templates) = templates {
+            out.push_str("# HELP passmint_templates Templates stored.\n");
+            out.push_str("# TYPE passmint_templates gauge\n");
+            let _ = writeln!(out, "passmint_templates {templates}");
+        }
+        out
+    }
+}
+
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_and_histograms_per_route() {
+        let m = Metrics::default();
+        m.observe_request("GET", "/healthz", 200, Duration::from_millis(3));
+        m.observe_request("GET", "/healthz", 200, Duration::from_millis(30));
+        m.count_event("X_START");
+        let text = m.render(Some(4));
+        assert!(
+            text.contains("passmint_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2")
+        );
+        assert!(text.contains(
+            "passmint_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"0.005\"} 1"
+        ));
+        assert!(text.contains("passmint_events_total{type=\"X_START\"} 1"));
+        assert!(text.contains("passmint_templates 4"));
+    }
+}

@@ -1,0 +1,242 @@
+//! Storage: one [`Store`] in front of SQLite (embedded, WAL, the default) or PostgreSQL.
+//!
+//! Why an enum of two native pools rather than sqlx's `Any` driver: each backend keeps its own
+//! column types (BYTEA/BOOLEAN/BIGINT identity on PostgreSQL), no process-global driver registry
+//! is needed, and a query that must differ (e.g. `FOR UPDATE SKIP LOCKED` for the push outbox,
+//! which SQLite lacks) can be written per backend inside the same method. Where the SQL agrees
+//! (nearly everywhere: `$N` placeholders, `ON CONFLICT`, `RETURNING` work on both), one string
+//! is run on whichever pool is active through the [`on_pool!`] macro, which compiles the body
+//! once per backend.
+//!
+//! Each backend has its migrations in `migrations/sqlite/` and `migrations/postgres/`, embedded
+//! in the binary and applied by [`Store::connect`].
+//!
+//! Errors: see [`StoreError`]; "not found" is `Ok(None)`, never an error, and an error is never
+//! reported as "not found".
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+mod device_logs;
+mod error;
+mod events;
+mod models;
+mod templates;
+mod tokens;
+
+pub use error::StoreError;
+pub use models::*;
+
+/// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Runs `$body` inside a write transaction on the active backend, with `$tx` bound to
+/// `&mut Transaction` (use `&mut **$tx` as the executor); commits when `$body` (which must
+/// evaluate to `Result<T, StoreError>`) is `Ok`, rolls back (on drop) otherwise. SQLite gets
+/// `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of failing on lock upgrade.
+///
+/// ```ignore
+/// let tag = in_transaction!(self, tx => async {
+///     let tag: i64 = sqlx::query_scalar(
+///         "UPDATE counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value",
+///     )
+///     .fetch_one(&mut **tx)
+///     .await?;
+///     Ok::<_, StoreError>(tag)
+/// });
+/// ```
+macro_rules! in_transaction {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(pool) => {
+                let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = {
+                    let $tx = &mut transaction;
+                    $body.await
+                }?;
+                transaction.commit().await?;
+                out
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                let mut transaction = pool.begin().await?;
+                let out = {
+                    let $tx = &mut transaction;
+                    $body.await
+                }?;
+                transaction.commit().await?;
+                out
+            }
+        }
+    };
+}
+// Re-exported for the store modules that write passes, registrations and the outbox.
+#[allow(unused_imports)]
+pub(crate) use in_transaction;
+
+/// The active database.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The passmint database. Cheap to clone (pools are shared).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+/// How long a request waits for a connection before the store reports itself unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://…` or `postgres://…`), creating an SQLite file and
+    /// its folder if needed, and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect_without_migrating(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database without touching its schema.
+    pub async fn connect_without_migrating(url: &str) -> Result<Self, StoreError> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect(url)
+                .await?;
+            Backend::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Setup(e.to_string()))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            if let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", parent.display())))?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Backend::Sqlite(pool)
+        } else {
+            return Err(StoreError::Setup(
+                "database URL must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        Ok(Self { backend })
+    }
+
+    /// Applies any migration not yet applied (idempotent; safe with several processes).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite_migrator().run(pool).await?,
+            Backend::Postgres(pool) => postgres_migrator().run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The active pool, for backend-specific work.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Succeeds when the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Takes the next update tag inside a transaction of its own. Update tags come from one
+    /// counter row that a writer locks until it commits, so tags become visible in increasing
+    /// order (a sequence could not promise that). Code that updates a pass should bump the
+    /// counter inside the same transaction as the pass (see `in_transaction!`).
+    pub async fn next_update_tag(&self) -> Result<i64, StoreError> {
+        let tag = in_transaction!(self, tx => async {
+            let tag: i64 = sqlx::query_scalar(
+                "UPDATE counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value",
+            )
+            .fetch_one(&mut **tx)
+            .await?;
+            Ok::<_, StoreError>(tag)
+        });
+        Ok(tag)
+    }
+
+    /// Closes every connection; later calls fail with [`StoreError::Unavailable`].
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn embedded(files: &[(i64, &'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        files
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sqlx::AssertSqlSafe(sql).into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+use sqlx::SqlSafeStr;
+
+fn sqlite_migrator() -> Migrator {
+    embedded(&[(
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+    )])
+}
+
+fn postgres_migrator() -> Migrator {
+    embedded(&[(
+        1,
+        "initial",
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    )])
+}
