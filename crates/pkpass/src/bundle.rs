@@ -169,31 +169,10 @@ impl PackedFiles {
     }
 }
 
-/// CRC-32 (IEEE), as zip needs; only run over the few KB rendered per pass.
+/// CRC-32 (IEEE), as zip needs.
 #[must_use]
 pub fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 == 1 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    !data.iter().fold(!0u32, |c, b| {
-        TABLE[((c ^ u32::from(*b)) & 0xFF) as usize] ^ (c >> 8)
-    })
+    crc32fast::hash(data)
 }
 
 #[cfg(test)]

@@ -228,7 +228,7 @@ impl PreparedTemplate {
     fn render(&self, input: &RenderInput<'_>) -> Result<Rendered, RenderError> {
         let pass = self.render_json(input)?;
         // A map of JSON values always serialises.
-        let pass_json = serde_json::to_vec_pretty(&pass).expect("JSON serialises");
+        let pass_json = serde_json::to_vec(&pass).expect("JSON serialises");
         let mut ignored = Vec::new();
         let strings = self
             .dynamic_strings

@@ -323,7 +323,9 @@ impl SigningIdentity {
             &self.key,
             &extra,
             content,
-            Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY,
+            // No S/MIME capabilities attribute: Wallet doesn't read it, and building it costs
+            // a cipher lookup per signature. contentType, messageDigest and signingTime stay.
+            Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY | Pkcs7Flags::NOSMIMECAP,
         )?;
         Ok(pkcs7.to_der()?)
     }
