@@ -80,7 +80,11 @@ fn interleaved(benches: &mut [&mut dyn FnMut(u64)]) -> Vec<Rate> {
     done.iter()
         .map(|(n, wall, cpu)| Rate {
             wall: *n as f64 / wall.as_secs_f64(),
-            cpu: if cpu.is_zero() { f64::NAN } else { *n as f64 / cpu.as_secs_f64() },
+            cpu: if cpu.is_zero() {
+                f64::NAN
+            } else {
+                *n as f64 / cpu.as_secs_f64()
+            },
         })
         .collect()
 }

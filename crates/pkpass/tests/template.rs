@@ -447,5 +447,15 @@ fn placeholders_skip_format_checks_until_rendered() {
     let mut pass = store_card_json();
     pass["relevantDate"] = json!("{{ when }}");
     pass["backgroundColor"] = json!("{{ colour }}");
+    pass["locations"] = json!("{{ places }}");
+    pass["voided"] = json!("{{ voided }}");
     with_pass(&pass).unwrap();
+}
+
+#[test]
+fn the_types_the_server_shares_across_threads_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<pkpass::PreparedTemplate>();
+    assert_send_sync::<pkpass::SigningIdentity>();
 }
