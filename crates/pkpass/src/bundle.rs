@@ -112,7 +112,8 @@ impl PackedFiles {
             let (name, crc, size) = (file.name()?.into_owned(), file.crc32(), file.size());
             let mut data = Vec::new();
             file.read_to_end(&mut data)?;
-            let size = u32::try_from(size).map_err(|_| zip::result::ZipError::FileNotFound)?;
+            let size = u32::try_from(size)
+                .map_err(|_| zip::result::ZipError::UnsupportedArchive("a file of 4 GiB or more"))?;
             write_entry(
                 &mut entries,
                 &mut central,

@@ -249,4 +249,27 @@ mod tests {
             assert_eq!(parse(&text).unwrap(), vec![("k".into(), "é".into())]);
         }
     }
+
+    #[test]
+    fn never_panics_on_mangled_input() {
+        let good = "/* c */ \"a\" = \"b \\U00e9\";\n// x\nk = v;\n\"q\" = \"{{ name }}\";\n";
+        let chars: Vec<char> = good.chars().collect();
+        let mut x = 0x1234_5678_u32;
+        for round in 0..5000 {
+            let mut c = chars.clone();
+            for _ in 0..1 + round % 4 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let i = x as usize % c.len();
+                c[i] = ['"', '\\', ';', '=', '/', '*', 'U', '\n', 'é'][x as usize % 9];
+            }
+            let text: String = c.into_iter().collect();
+            let _ = parse(&text);
+            let cut = x as usize % text.len();
+            if text.is_char_boundary(cut) {
+                let _ = parse(&text[..cut]);
+            }
+        }
+    }
 }
