@@ -6,6 +6,7 @@
 //! render and sign as many passes as needed ([`PreparedTemplate::issue`]), each costing little more
 //! than one RSA signature.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod bundle;
 pub mod dev_certs;

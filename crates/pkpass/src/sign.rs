@@ -25,11 +25,17 @@ pub struct SigningMaterial<'a> {
 /// Which input a [`SigningProblem`] is about; `param()` names the SPEC's form field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningField {
+    /// The pass type certificate.
     SignerCert,
+    /// Its private key.
     SignerKey,
+    /// The key's (or .p12's) passphrase.
     SignerKeyPassphrase,
+    /// The WWDR intermediate certificate.
     Wwdr,
+    /// The pass type identifier claimed for the template.
     PassTypeIdentifier,
+    /// The team identifier claimed for the template.
     TeamIdentifier,
 }
 
@@ -48,6 +54,7 @@ impl SigningField {
     }
 }
 
+/// One thing wrong with the signing material.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningProblem {
     /// The input at fault.
@@ -71,6 +78,7 @@ impl std::fmt::Display for SigningProblem {
     }
 }
 
+/// Why signing material can't be used, or signing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     /// The material is unusable; every problem found is listed.

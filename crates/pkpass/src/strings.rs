@@ -3,10 +3,13 @@
 /// How a strings file was encoded, so a rendered copy keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
+    /// UTF-8 without a byte order mark.
     Utf8,
     /// UTF-8 with a byte order mark.
     Utf8Bom,
+    /// UTF-16, little-endian, with a byte order mark.
     Utf16Le,
+    /// UTF-16, big-endian, with a byte order mark.
     Utf16Be,
 }
 
