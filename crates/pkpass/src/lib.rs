@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod bundle;
+mod cms;
 pub mod dev_certs;
 pub mod images;
 pub mod manifest;

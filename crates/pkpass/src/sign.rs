@@ -95,6 +95,8 @@ pub struct SigningIdentity {
     cert: X509,
     key: PKey<Private>,
     wwdr: X509,
+    /// The signature's constant parts, encoded once (RSA keys).
+    cms: Option<crate::cms::Template>,
 }
 
 impl std::fmt::Debug for SigningIdentity {
@@ -242,7 +244,10 @@ impl SigningIdentity {
             }
         }
         match (cert, key, wwdr) {
-            (Some(cert), Some(key), Some(wwdr)) if problems.is_empty() => Ok(Self { cert, key, wwdr }),
+            (Some(cert), Some(key), Some(wwdr)) if problems.is_empty() => {
+                let cms = crate::cms::Template::new(&cert, &key, &wwdr)?;
+                Ok(Self { cert, key, wwdr, cms })
+            }
             _ => Err(SigningError::Invalid(problems)),
         }
     }
@@ -324,6 +329,10 @@ impl SigningIdentity {
     /// DER CMS SignedData over `content`, detached, with signer + WWDR certificates and a
     /// signingTime attribute.
     pub fn sign_detached(&self, content: &[u8]) -> Result<Vec<u8>, SigningError> {
+        if let Some(cms) = &self.cms {
+            return Ok(cms.sign(&self.key, content, time::OffsetDateTime::now_utc())?);
+        }
+        // Keys other than RSA (not what Apple issues): let OpenSSL build the structure.
         let mut extra = Stack::new()?;
         extra.push(self.wwdr.clone())?;
         let pkcs7 = Pkcs7::sign(
@@ -331,8 +340,7 @@ impl SigningIdentity {
             &self.key,
             &extra,
             content,
-            // No S/MIME capabilities attribute: Wallet doesn't read it, and building it costs
-            // a cipher lookup per signature. contentType, messageDigest and signingTime stay.
+            // No S/MIME capabilities attribute: Wallet doesn't read it.
             Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY | Pkcs7Flags::NOSMIMECAP,
         )?;
         Ok(pkcs7.to_der()?)

@@ -331,3 +331,34 @@ fn exact_placeholders_fill_whole_arrays_and_utf16_strings_stay_utf16() {
         Err(RenderError::InvalidOverrides(p)) if p.iter().any(|p| p.location == "pass.json: locations")
     ));
 }
+
+#[test]
+fn the_signature_no_longer_verifies_once_the_manifest_changes() {
+    let chain = chain();
+    let payload = payload();
+    let input = RenderInput {
+        payload: &payload,
+        overrides: &Value::Null,
+        identity: identity_for("S-1"),
+    };
+    let pass = prepared().issue(&input, &identity(&chain)).unwrap();
+    let files = unzip(&pass.bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = files["manifest.json"].clone();
+    let i = manifest
+        .iter()
+        .position(|b| b.is_ascii_hexdigit() && *b != b'0')
+        .unwrap();
+    manifest[i] = b'0';
+    std::fs::write(dir.path().join("signature"), &files["signature"]).unwrap();
+    std::fs::write(dir.path().join("manifest.json"), &manifest).unwrap();
+    std::fs::write(dir.path().join("root.pem"), &chain.root_pem).unwrap();
+    assert!(!openssl_cms_verify(dir.path()).status.success());
+    // And against another root, the untouched pass doesn't verify either.
+    let other = pkpass::dev_certs::generate(&Default::default()).unwrap();
+    std::fs::write(dir.path().join("manifest.json"), &files["manifest.json"]).unwrap();
+    std::fs::write(dir.path().join("root.pem"), &other.root_pem).unwrap();
+    assert!(!openssl_cms_verify(dir.path()).status.success());
+    std::fs::write(dir.path().join("root.pem"), &chain.root_pem).unwrap();
+    assert!(openssl_cms_verify(dir.path()).status.success());
+}
