@@ -112,7 +112,8 @@ impl PackedFiles {
             let (name, crc, size) = (file.name()?.into_owned(), file.crc32(), file.size());
             let mut data = Vec::new();
             file.read_to_end(&mut data)?;
-            let size = u32::try_from(size).map_err(|_| zip::result::ZipError::FileNotFound)?;
+            let size = u32::try_from(size)
+                .map_err(|_| zip::result::ZipError::UnsupportedArchive("a file of 4 GiB or more"))?;
             write_entry(
                 &mut entries,
                 &mut central,
@@ -169,31 +170,10 @@ impl PackedFiles {
     }
 }
 
-/// CRC-32 (IEEE), as zip needs; only run over the few KB rendered per pass.
+/// CRC-32 (IEEE), as zip needs.
 #[must_use]
 pub fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 == 1 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    !data.iter().fold(!0u32, |c, b| {
-        TABLE[((c ^ u32::from(*b)) & 0xFF) as usize] ^ (c >> 8)
-    })
+    crc32fast::hash(data)
 }
 
 #[cfg(test)]

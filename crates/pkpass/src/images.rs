@@ -22,6 +22,7 @@ const IMAGES: &[(&str, (u32, u32), &[&str])] = &[
     ("footer", (286, 15), &["boardingPass"]),
     ("primaryLogo", (126, 30), &["eventTicket"]),
     ("secondaryLogo", (135, 12), &["eventTicket"]),
+    ("personalizationLogo", (150, 40), &["storeCard"]),
 ];
 
 /// Width and height from a PNG's IHDR chunk, or `None` when the bytes aren't a PNG.

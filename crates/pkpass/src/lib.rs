@@ -6,8 +6,10 @@
 //! render and sign as many passes as needed ([`PreparedTemplate::issue`]), each costing little more
 //! than one RSA signature.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod bundle;
+mod cms;
 pub mod dev_certs;
 pub mod images;
 pub mod manifest;

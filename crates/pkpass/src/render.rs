@@ -155,10 +155,11 @@ impl PreparedTemplate {
 
     /// The rendered, checked `pass.json` of a pass (for callers that want to show it).
     pub fn render_pass_json(&self, input: &RenderInput<'_>) -> Result<Value, RenderError> {
-        self.render_json(input).map(Value::Object)
+        self.render_json(input).map(|(pass, _)| Value::Object(pass))
     }
 
-    fn render_json(&self, input: &RenderInput<'_>) -> Result<Map<String, Value>, RenderError> {
+    /// The rendered, checked pass.json and the rendered text of each dynamic strings file.
+    fn render_json(&self, input: &RenderInput<'_>) -> Result<(Map<String, Value>, Vec<String>), RenderError> {
         let mut invalid = Vec::new();
         let overrides = match input.overrides {
             Value::Null => None,
@@ -191,9 +192,11 @@ impl PreparedTemplate {
                 render_value(value, input.payload, &mut path, &mut missing),
             );
         }
-        for d in &self.dynamic_strings {
-            render_text(&d.text, input.payload, &d.name, &mut missing, strings::escape);
-        }
+        let texts: Vec<String> = self
+            .dynamic_strings
+            .iter()
+            .map(|d| render_text(&d.text, input.payload, &d.name, &mut missing, strings::escape))
+            .collect();
         if !missing.is_empty() {
             return Err(RenderError::MissingPlaceholders(missing));
         }
@@ -222,22 +225,19 @@ impl PreparedTemplate {
         if !findings.errors.is_empty() {
             return Err(RenderError::InvalidOverrides(findings.errors));
         }
-        Ok(pass)
+        Ok((pass, texts))
     }
 
     fn render(&self, input: &RenderInput<'_>) -> Result<Rendered, RenderError> {
-        let pass = self.render_json(input)?;
+        let (pass, texts) = self.render_json(input)?;
         // A map of JSON values always serialises.
-        let pass_json = serde_json::to_vec_pretty(&pass).expect("JSON serialises");
-        let mut ignored = Vec::new();
-        let strings = self
+        let pass_json = serde_json::to_vec(&pass).expect("JSON serialises");
+        let strings: Vec<(String, Vec<u8>)> = self
             .dynamic_strings
             .iter()
-            .map(|d| {
-                let text = render_text(&d.text, input.payload, &d.name, &mut ignored, strings::escape);
-                (d.name.clone(), strings::encode(&text, d.encoding))
-            })
-            .collect::<Vec<_>>();
+            .zip(texts)
+            .map(|(d, text)| (d.name.clone(), strings::encode(&text, d.encoding)))
+            .collect();
         let mut hashes = self.static_hashes.clone();
         hashes.insert("pass.json".into(), manifest::sha1_hex(&pass_json));
         for (name, bytes) in &strings {

@@ -25,11 +25,17 @@ pub struct SigningMaterial<'a> {
 /// Which input a [`SigningProblem`] is about; `param()` names the SPEC's form field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SigningField {
+    /// The pass type certificate.
     SignerCert,
+    /// Its private key.
     SignerKey,
+    /// The key's (or .p12's) passphrase.
     SignerKeyPassphrase,
+    /// The WWDR intermediate certificate.
     Wwdr,
+    /// The pass type identifier claimed for the template.
     PassTypeIdentifier,
+    /// The team identifier claimed for the template.
     TeamIdentifier,
 }
 
@@ -48,6 +54,7 @@ impl SigningField {
     }
 }
 
+/// One thing wrong with the signing material.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningProblem {
     /// The input at fault.
@@ -71,6 +78,7 @@ impl std::fmt::Display for SigningProblem {
     }
 }
 
+/// Why signing material can't be used, or signing failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     /// The material is unusable; every problem found is listed.
@@ -87,6 +95,8 @@ pub struct SigningIdentity {
     cert: X509,
     key: PKey<Private>,
     wwdr: X509,
+    /// The signature's constant parts, encoded once (RSA keys).
+    cms: Option<crate::cms::Template>,
 }
 
 impl std::fmt::Debug for SigningIdentity {
@@ -234,7 +244,10 @@ impl SigningIdentity {
             }
         }
         match (cert, key, wwdr) {
-            (Some(cert), Some(key), Some(wwdr)) if problems.is_empty() => Ok(Self { cert, key, wwdr }),
+            (Some(cert), Some(key), Some(wwdr)) if problems.is_empty() => {
+                let cms = crate::cms::Template::new(&cert, &key, &wwdr)?;
+                Ok(Self { cert, key, wwdr, cms })
+            }
             _ => Err(SigningError::Invalid(problems)),
         }
     }
@@ -316,6 +329,10 @@ impl SigningIdentity {
     /// DER CMS SignedData over `content`, detached, with signer + WWDR certificates and a
     /// signingTime attribute.
     pub fn sign_detached(&self, content: &[u8]) -> Result<Vec<u8>, SigningError> {
+        if let Some(cms) = &self.cms {
+            return Ok(cms.sign(&self.key, content, time::OffsetDateTime::now_utc())?);
+        }
+        // Keys other than RSA (not what Apple issues): let OpenSSL build the structure.
         let mut extra = Stack::new()?;
         extra.push(self.wwdr.clone())?;
         let pkcs7 = Pkcs7::sign(
@@ -323,7 +340,8 @@ impl SigningIdentity {
             &self.key,
             &extra,
             content,
-            Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY,
+            // No S/MIME capabilities attribute: Wallet doesn't read it.
+            Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY | Pkcs7Flags::NOSMIMECAP,
         )?;
         Ok(pkcs7.to_der()?)
     }

@@ -3,10 +3,13 @@
 /// How a strings file was encoded, so a rendered copy keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
+    /// UTF-8 without a byte order mark.
     Utf8,
     /// UTF-8 with a byte order mark.
     Utf8Bom,
+    /// UTF-16, little-endian, with a byte order mark.
     Utf16Le,
+    /// UTF-16, big-endian, with a byte order mark.
     Utf16Be,
 }
 
@@ -247,6 +250,29 @@ mod tests {
             let (text, got) = decode(&bytes).unwrap();
             assert_eq!(got, enc);
             assert_eq!(parse(&text).unwrap(), vec![("k".into(), "é".into())]);
+        }
+    }
+
+    #[test]
+    fn never_panics_on_mangled_input() {
+        let good = "/* c */ \"a\" = \"b \\U00e9\";\n// x\nk = v;\n\"q\" = \"{{ name }}\";\n";
+        let chars: Vec<char> = good.chars().collect();
+        let mut x = 0x1234_5678_u32;
+        for round in 0..5000 {
+            let mut c = chars.clone();
+            for _ in 0..1 + round % 4 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                let i = x as usize % c.len();
+                c[i] = ['"', '\\', ';', '=', '/', '*', 'U', '\n', 'é'][x as usize % 9];
+            }
+            let text: String = c.into_iter().collect();
+            let _ = parse(&text);
+            let cut = x as usize % text.len();
+            if text.is_char_boundary(cut) {
+                let _ = parse(&text[..cut]);
+            }
         }
     }
 }

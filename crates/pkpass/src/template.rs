@@ -37,14 +37,21 @@ pub struct Template {
     warnings: Vec<Problem>,
 }
 
+/// Why a template was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     /// The archive is larger than `Limits::max_zip_bytes` (maps to 413).
     #[error("template is larger than {limit} bytes")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit it exceeded.
+        limit: u64,
+    },
     /// The template has errors; `findings` holds every error and warning found.
     #[error("template is invalid: {} error(s)", findings.errors.len())]
-    Invalid { findings: Findings },
+    Invalid {
+        /// Every error and warning.
+        findings: Findings,
+    },
     /// Reading a folder from disk failed.
     #[error("cannot read template: {0}")]
     Io(#[from] std::io::Error),

@@ -279,3 +279,86 @@ fn a_payload_that_makes_a_field_value_an_object_is_refused() {
         Err(RenderError::InvalidOverrides(_))
     ));
 }
+
+#[test]
+fn exact_placeholders_fill_whole_arrays_and_utf16_strings_stay_utf16() {
+    let chain = chain();
+    let mut pass = store_card_json();
+    pass["locations"] = json!("{{ places }}");
+    let mut files = template_files(&pass);
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(
+        "\"greeting\" = \"Hallo {{ member.name }}\";\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes),
+    );
+    files.insert("de.lproj/pass.strings".into(), utf16);
+    let template = Template::from_zip(&zip_files(&files), &limits()).unwrap();
+    let payload = json!({
+        "memberId": "M", "points": 1, "member": {"name": "Zoë"},
+        "places": [{"latitude": 48.85, "longitude": 2.35, "relevantText": "Near the shop"}]
+    });
+    let input = RenderInput {
+        payload: &payload,
+        overrides: &Value::Null,
+        identity: identity_for("S-3"),
+    };
+    let issued = PreparedTemplate::new(template)
+        .issue(&input, &identity(&chain))
+        .unwrap();
+    let files = verify_pass(&issued.bytes, &chain.root_pem);
+    let pass_json: Value = serde_json::from_slice(&files["pass.json"]).unwrap();
+    assert_eq!(pass_json["locations"][0]["latitude"], 48.85);
+    let de = &files["de.lproj/pass.strings"];
+    assert_eq!(&de[..2], &[0xFF, 0xFE]);
+    let units: Vec<u16> = de[2..]
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    assert_eq!(
+        String::from_utf16(&units).unwrap(),
+        "\"greeting\" = \"Hallo Zoë\";\n"
+    );
+
+    let bad = json!({"memberId": "M", "points": 1, "member": {"name": "Z"}, "places": "Paris"});
+    let input = RenderInput {
+        payload: &bad,
+        ..input
+    };
+    let template = Template::from_zip(&zip_files(&template_files(&pass)), &limits()).unwrap();
+    assert!(matches!(
+        PreparedTemplate::new(template).fingerprint(&input),
+        Err(RenderError::InvalidOverrides(p)) if p.iter().any(|p| p.location == "pass.json: locations")
+    ));
+}
+
+#[test]
+fn the_signature_no_longer_verifies_once_the_manifest_changes() {
+    let chain = chain();
+    let payload = payload();
+    let input = RenderInput {
+        payload: &payload,
+        overrides: &Value::Null,
+        identity: identity_for("S-1"),
+    };
+    let pass = prepared().issue(&input, &identity(&chain)).unwrap();
+    let files = unzip(&pass.bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = files["manifest.json"].clone();
+    let i = manifest
+        .iter()
+        .position(|b| b.is_ascii_hexdigit() && *b != b'0')
+        .unwrap();
+    manifest[i] = b'0';
+    std::fs::write(dir.path().join("signature"), &files["signature"]).unwrap();
+    std::fs::write(dir.path().join("manifest.json"), &manifest).unwrap();
+    std::fs::write(dir.path().join("root.pem"), &chain.root_pem).unwrap();
+    assert!(!openssl_cms_verify(dir.path()).status.success());
+    // And against another root, the untouched pass doesn't verify either.
+    let other = pkpass::dev_certs::generate(&Default::default()).unwrap();
+    std::fs::write(dir.path().join("manifest.json"), &files["manifest.json"]).unwrap();
+    std::fs::write(dir.path().join("root.pem"), &other.root_pem).unwrap();
+    assert!(!openssl_cms_verify(dir.path()).status.success());
+    std::fs::write(dir.path().join("root.pem"), &chain.root_pem).unwrap();
+    assert!(openssl_cms_verify(dir.path()).status.success());
+}

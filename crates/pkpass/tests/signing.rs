@@ -376,3 +376,64 @@ fn dev_certs_write_every_file_with_a_readme() {
     assert!(readme.contains("NOT FOR PRODUCTION"));
     assert!(readme.contains(&chain.passphrase));
 }
+
+/// An EC certificate chain (root -> leaf), built here because Apple only issues RSA.
+fn ec_chain() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    use openssl::asn1::Asn1Time;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::BasicConstraints;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    let ca_key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let leaf_key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, "EC test CA").unwrap();
+    let ca_name = name.build();
+    let mut b = X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&ca_name).unwrap();
+    b.set_issuer_name(&ca_name).unwrap();
+    b.set_pubkey(&ca_key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap()).unwrap();
+    b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+        .unwrap();
+    b.sign(&ca_key, MessageDigest::sha256()).unwrap();
+    let ca = b.build();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::USERID, "pass.com.example.ec")
+        .unwrap();
+    name.append_entry_by_nid(Nid::ORGANIZATIONALUNITNAME, "ECTEAM")
+        .unwrap();
+    let leaf_name = name.build();
+    let mut b = X509Builder::new().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&leaf_name).unwrap();
+    b.set_issuer_name(&ca_name).unwrap();
+    b.set_pubkey(&leaf_key).unwrap();
+    b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+    b.set_not_after(&Asn1Time::days_from_now(30).unwrap()).unwrap();
+    b.sign(&ca_key, MessageDigest::sha256()).unwrap();
+    let leaf = b.build();
+    (
+        ca.to_pem().unwrap(),
+        leaf.to_pem().unwrap(),
+        leaf_key.private_key_to_pem_pkcs8().unwrap(),
+    )
+}
+
+#[test]
+fn an_ec_key_is_signed_through_openssls_pkcs7_and_verifies() {
+    let (ca, cert, key) = ec_chain();
+    // The CA acts as both "WWDR" and trust anchor.
+    let identity = load(&cert, &key, None, &ca).unwrap();
+    assert!(
+        identity
+            .check_identifiers("pass.com.example.ec", "ECTEAM")
+            .is_empty()
+    );
+    assert_signs_verifying_passes(&identity, &ca);
+}

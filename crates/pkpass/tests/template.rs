@@ -447,5 +447,47 @@ fn placeholders_skip_format_checks_until_rendered() {
     let mut pass = store_card_json();
     pass["relevantDate"] = json!("{{ when }}");
     pass["backgroundColor"] = json!("{{ colour }}");
+    pass["locations"] = json!("{{ places }}");
+    pass["voided"] = json!("{{ voided }}");
     with_pass(&pass).unwrap();
+}
+
+#[test]
+fn the_types_the_server_shares_across_threads_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Template>();
+    assert_send_sync::<pkpass::PreparedTemplate>();
+    assert_send_sync::<pkpass::SigningIdentity>();
+}
+
+#[test]
+fn survives_thousands_of_corrupted_archives_without_panicking() {
+    let zip = zip_files(&template_files(&store_card_json()));
+    let mut x = 0x9E37_79B9_u32;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x as usize
+    };
+    let mut refused = 0;
+    for round in 0..3000 {
+        let mut bytes = zip.clone();
+        for _ in 0..1 + round % 8 {
+            let i = next() % bytes.len();
+            bytes[i] = next() as u8;
+        }
+        if round % 5 == 0 {
+            bytes.truncate(next() % bytes.len());
+        }
+        match Template::from_zip(&bytes, &limits()) {
+            Err(TemplateError::Invalid { findings }) => {
+                assert!(!findings.errors.is_empty());
+                refused += 1;
+            }
+            Ok(_) => {}
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert!(refused > 1000, "only {refused} corrupted archives refused");
 }
