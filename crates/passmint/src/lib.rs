@@ -11,6 +11,7 @@ pub mod events;
 pub mod hooks;
 pub mod metrics;
 pub mod ops;
+pub mod push;
 pub mod signer;
 pub mod store;
 pub mod tokens;
