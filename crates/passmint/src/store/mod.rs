@@ -26,11 +26,15 @@ mod device_logs;
 mod error;
 mod events;
 mod models;
+mod passes;
+mod registrations;
 mod templates;
 mod tokens;
 
 pub use error::StoreError;
 pub use models::*;
+pub use passes::{ChangeOutcome, NewPass, PassChange, PassHead, PassRecord, PassRenderRow, unix_secs};
+pub use registrations::RegisterOutcome;
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
