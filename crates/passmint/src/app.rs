@@ -98,6 +98,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
         .merge(ops::router())
+        .merge(crate::passkit::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)

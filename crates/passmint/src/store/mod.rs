@@ -27,11 +27,15 @@ mod error;
 mod events;
 mod models;
 pub mod outbox;
+mod passes;
+mod registrations;
 mod templates;
 mod tokens;
 
 pub use error::StoreError;
 pub use models::*;
+pub use passes::{ChangeOutcome, NewPass, PassChange, PassHead, PassRecord, PassRenderRow, unix_secs};
+pub use registrations::RegisterOutcome;
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {

@@ -1,0 +1,141 @@
+//! Device registrations (Apple's PassKit web service): one row per (device, pass) with the
+//! device's push token.
+use super::{Store, StoreError, now_millis, on_pool};
+
+/// How a registration request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// A new registration (Apple: 201).
+    Created,
+    /// The device was already registered; its push token is refreshed (Apple: 200).
+    Refreshed,
+    /// The pass already has `cap` devices; nothing stored.
+    TooMany,
+}
+
+impl Store {
+    /// Registers `device` for pass `pass_id`, or refreshes its push token. At most `cap`
+    /// devices per pass: the count is checked in the same transaction as the insert (on
+    /// PostgreSQL, concurrent first registrations of one pass may overshoot the cap by the
+    /// number racing, which still bounds storage).
+    pub async fn register_device(
+        &self,
+        device: &str,
+        pass_id: &str,
+        pass_type_identifier: &str,
+        push_token: &str,
+        cap: i64,
+    ) -> Result<RegisterOutcome, StoreError> {
+        let now = now_millis();
+        let outcome = on_pool!(self, pool => {
+            async {
+                let mut tx = pool.begin().await?;
+                let refreshed = sqlx::query(
+                    "UPDATE registrations SET push_token = $3, updated_at = $4 \
+                     WHERE device_library_identifier = $1 AND pass_id = $2",
+                )
+                .bind(device)
+                .bind(pass_id)
+                .bind(push_token)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if refreshed > 0 {
+                    tx.commit().await?;
+                    return Ok::<_, sqlx::Error>(RegisterOutcome::Refreshed);
+                }
+                let count: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM registrations WHERE pass_id = $1")
+                        .bind(pass_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if count >= cap {
+                    tx.rollback().await?;
+                    return Ok(RegisterOutcome::TooMany);
+                }
+                // A concurrent first registration of the same device wins the insert; this
+                // one then refreshes the token instead.
+                let inserted: i64 = sqlx::query_scalar(
+                    "INSERT INTO registrations (device_library_identifier, pass_id, \
+                     pass_type_identifier, push_token, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5) \
+                     ON CONFLICT (device_library_identifier, pass_id) \
+                     DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at \
+                     RETURNING created_at",
+                )
+                .bind(device)
+                .bind(pass_id)
+                .bind(pass_type_identifier)
+                .bind(push_token)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(if inserted == now {
+                    RegisterOutcome::Created
+                } else {
+                    RegisterOutcome::Refreshed
+                })
+            }
+            .await
+        })?;
+        Ok(outcome)
+    }
+
+    /// Removes `device`'s registration for `pass_id`; `false` if there was none.
+    pub async fn unregister_device(&self, device: &str, pass_id: &str) -> Result<bool, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query(
+                "DELETE FROM registrations WHERE device_library_identifier = $1 AND pass_id = $2",
+            )
+            .bind(device)
+            .bind(pass_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(rows > 0)
+    }
+
+    /// Serial numbers (with their tags) of the passes of `pass_type_identifier` that `device`
+    /// is registered for and that were updated after tag `since` (all when `None`). One index
+    /// range on (device, pass type), then the pass by primary key.
+    pub async fn serials_updated_since(
+        &self,
+        device: &str,
+        pass_type_identifier: &str,
+        since: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT p.serial_number, p.update_tag FROM registrations r \
+                 JOIN passes p ON p.id = r.pass_id \
+                 WHERE r.device_library_identifier = $1 AND r.pass_type_identifier = $2 \
+                 AND p.update_tag > $3 ORDER BY p.update_tag LIMIT $4",
+            )
+            .bind(device)
+            .bind(pass_type_identifier)
+            .bind(since.unwrap_or(i64::MIN))
+            .bind(limit)
+            .persistent(true)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Push tokens registered for a pass (distinct).
+    pub async fn push_tokens_for_pass(&self, pass_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_scalar::<_, String>(
+                "SELECT DISTINCT push_token FROM registrations WHERE pass_id = $1 ORDER BY push_token",
+            )
+            .bind(pass_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+}
