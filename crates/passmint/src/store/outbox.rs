@@ -257,7 +257,9 @@ impl Store {
                     row.push_bind(*seq).push_bind(*generation);
                 });
                 builder.push(")");
-                builder.build().execute(&mut *tx).await?;
+                // Not kept as a prepared statement: every batch size is a different statement,
+                // and caching them all grows memory with the queue's history.
+                builder.build().persistent(false).execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok::<(), StoreError>(())
@@ -394,7 +396,11 @@ impl Store {
                         .push_bind(&e.data);
                 });
                 builder.push(" RETURNING seq");
-                let seqs: Vec<i64> = builder.build_query_scalar().fetch_all(&mut *tx).await?;
+                let seqs: Vec<i64> = builder
+                    .build_query_scalar()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 last_seq = last_seq.max(seqs.into_iter().max().unwrap_or(0));
             }
             sqlx::query("DELETE FROM events WHERE seq <= $1")
