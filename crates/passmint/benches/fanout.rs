@@ -59,6 +59,27 @@ async fn apns_server() {
     }
 }
 
+/// The default worker configuration, with `PASSMINT_BENCH_BATCH`, `PASSMINT_BENCH_IN_FLIGHT`
+/// and `PASSMINT_BENCH_RECORD_BATCH` to try others.
+fn config() -> WorkerConfig {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok());
+    let mut config = WorkerConfig::default();
+    if let Some(n) = var("PASSMINT_BENCH_BATCH") {
+        config.batch_size = n as i64;
+    }
+    if let Some(n) = var("PASSMINT_BENCH_IN_FLIGHT") {
+        config.max_in_flight = n;
+    }
+    if let Some(n) = var("PASSMINT_BENCH_RECORD_BATCH") {
+        config.record_batch = n;
+    }
+    eprintln!(
+        "worker: batch {}, in flight {}, record batch {}",
+        config.batch_size, config.max_in_flight, config.record_batch
+    );
+    config
+}
+
 fn vm_hwm_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -155,7 +176,7 @@ async fn bench() {
         master_key,
         endpoint,
         Arc::new(Metrics::default()),
-        WorkerConfig::default(),
+        config(),
     )
     .spawn();
     store.push_enqueued();
