@@ -331,14 +331,20 @@ impl Store {
                     .execute(&mut **tx)
                     .await?;
             }
-            sqlx::query(
-                "UPDATE push_outbox SET due_at = $1 WHERE due_at <= $2 \
-                 AND template_id IN (SELECT template_id FROM push_pauses)",
-            )
-            .bind(PARKED_DUE_AT)
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await?;
+            // Per paused template through the template index: no scan of the due range.
+            let paused: Vec<String> = sqlx::query_scalar("SELECT template_id FROM push_pauses")
+                .fetch_all(&mut **tx)
+                .await?;
+            for id in &paused {
+                sqlx::query(
+                    "UPDATE push_outbox SET due_at = $2 WHERE template_id = $1 AND due_at <= $3",
+                )
+                .bind(id)
+                .bind(PARKED_DUE_AT)
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
+            }
             Ok::<Vec<String>, StoreError>(resumed)
         }))
     }
