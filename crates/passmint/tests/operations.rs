@@ -318,3 +318,55 @@ async fn refuses_to_unseal_a_key_under_another_master_key() {
     assert!(!stored.contains("PRIVATE KEY"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn pages_through_templates_created_concurrently_on_postgres() {
+    let Some(db) = common::db::TestDb::postgres("pages_through_templates_on_postgres").await else {
+        return;
+    };
+    let mut s = settings(db.dir.path());
+    s.database_url = passmint::config::Secret::new(db.url.clone());
+    let server = std::sync::Arc::new(TestServer::start(s).await);
+    let chain = chain();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let server = server.clone();
+        let mut upload = Upload::valid(&chain);
+        upload.name = Some(format!("t{i}"));
+        tasks.spawn(async move { server.create(&upload).await["id"].clone() });
+    }
+    let mut created = std::collections::HashSet::new();
+    while let Some(id) = tasks.join_next().await {
+        created.insert(id.unwrap().as_str().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = server
+            .get(&format!("{}?limit=7{cursor}", templates()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_string()),
+        );
+        match page.get("nextCursor") {
+            Some(c) => cursor = format!("&cursor={}", c.as_str().unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    assert_eq!(
+        seen.into_iter().collect::<std::collections::HashSet<_>>(),
+        created
+    );
+    std::sync::Arc::try_unwrap(server).ok().unwrap().stop().await;
+    db.drop_db().await;
+}

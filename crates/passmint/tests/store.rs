@@ -231,7 +231,23 @@ async fn applies_migrations_again_without_harm(db: &TestDb) {
     again.ping().await.unwrap();
 }
 
+async fn hands_out_strictly_increasing_update_tags(db: &TestDb) {
+    let store = db.store().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.spawn(async move { store.next_update_tag().await.unwrap() });
+    }
+    let mut tags = Vec::new();
+    while let Some(tag) = tasks.join_next().await {
+        tags.push(tag.unwrap());
+    }
+    tags.sort_unstable();
+    assert_eq!(tags, (1..=20).collect::<Vec<i64>>());
+}
+
 on_both_backends! {
+    hands_out_strictly_increasing_update_tags => hands_out_strictly_increasing_update_tags;
     stores_and_reads_back_a_template => stores_and_reads_back_a_template;
     answers_none_for_an_unknown_template => answers_none_for_an_unknown_template;
     replaces_a_template_and_bumps_its_revision => replaces_a_template_and_bumps_its_revision;

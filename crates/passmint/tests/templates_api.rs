@@ -47,7 +47,7 @@ async fn creates_a_template_and_shows_it_without_key_material() {
     assert_eq!(body["metadata"]["passTypeIdentifier"], "pass.com.example.test");
     assert!(body["metadata"]["certificateExpiresAt"].is_string());
     assert!(body["createdAt"].is_string() && body["updatedAt"].is_string());
-    assert!(body["warnings"].is_array(), "{body}");
+    assert_eq!(body["warnings"], serde_json::json!([]), "{body}");
     let text = body.to_string();
     assert!(
         !text.contains("PRIVATE KEY") && !text.contains("CERTIFICATE"),
@@ -251,6 +251,17 @@ async fn reports_every_problem_at_once() {
     assert_eq!(empty.status(), 400);
     let body: Value = empty.json().await.unwrap();
     assert_eq!(params(&body).len(), 9, "{body}");
+    let json = server
+        .client
+        .post(server.at(&templates()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    let status = json.status().as_u16();
+    let body: Value = json.json().await.unwrap();
+    assert_error(status, &body, 400, "BadRequestError");
     server.stop().await;
 }
 
@@ -584,5 +595,43 @@ async fn answers_401_on_every_route_without_a_valid_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn answers_413_for_a_body_over_the_whole_form_limit() {
+    let (server, _dir) = start().await;
+    let chain = chain();
+    let mut upload = Upload::valid(&chain);
+    upload.template = Some(vec![7u8; 3 * 1024 * 1024]);
+    let (status, body) = post(&server, &upload).await;
+    assert_error(status, &body, 413, "PayloadTooLargeError");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn uses_the_form_identifiers_over_pass_json_and_warns_about_it() {
+    let (server, _dir) = start().await;
+    let options = SignerOptions {
+        pass_type_identifier: "pass.com.example.other".into(),
+        team_identifier: "OTHERTEAM9".into(),
+        ..SignerOptions::default()
+    };
+    let chain = pkpass::dev_certs::generate(&options).unwrap();
+    let mut upload = Upload::valid(&chain);
+    upload.pass_type_identifier = Some(options.pass_type_identifier.clone());
+    upload.team_identifier = Some(options.team_identifier.clone());
+    let body = server.create(&upload).await;
+    assert_eq!(body["metadata"]["passTypeIdentifier"], "pass.com.example.other");
+    assert_eq!(body["metadata"]["teamIdentifier"], "OTHERTEAM9");
+    let warnings = body["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 2, "{body}");
+    assert!(warnings.iter().all(|w| w["param"] == "template"));
+    assert!(
+        warnings[0]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("passTypeIdentifier")
+    );
     server.stop().await;
 }

@@ -161,6 +161,25 @@ fn problem_msg(p: &pkpass::Problem) -> String {
     }
 }
 
+/// The form's identifiers replace pass.json's; say so when pass.json held other values, since
+/// those keys then have no effect.
+fn overridden_identifiers(pass_json: &Value, form: &RawForm) -> Vec<Warning> {
+    [
+        ("passTypeIdentifier", form.pass_type_identifier.as_deref()),
+        ("teamIdentifier", form.team_identifier.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(key, form_value)| {
+        let in_json = pass_json.get(key)?.as_str()?;
+        let form_value = form_value?;
+        (in_json != form_value).then(|| Warning {
+            param: "template".into(),
+            msg: format!("pass.json: {key} {in_json:?} has no effect; passes use the form's {form_value:?}"),
+        })
+    })
+    .collect()
+}
+
 /// What the content checks produced: the problems, and when there are none the identity and
 /// warnings.
 struct ContentCheck {
@@ -178,10 +197,13 @@ fn check_content(form: &RawForm, limits: &Limits) -> ContentCheck {
     let mut too_large = false;
     if let Some(zip) = form.template.as_ref().filter(|t| !t.is_empty()) {
         match Template::from_zip(zip, limits) {
-            Ok(template) => warnings.extend(template.warnings().iter().map(|w| Warning {
-                param: "template".into(),
-                msg: problem_msg(w),
-            })),
+            Ok(template) => {
+                warnings.extend(template.warnings().iter().map(|w| Warning {
+                    param: "template".into(),
+                    msg: problem_msg(w),
+                }));
+                warnings.extend(overridden_identifiers(template.pass_json(), form));
+            }
             Err(TemplateError::TooLarge { .. }) => too_large = true,
             Err(TemplateError::Invalid { findings }) => details.extend(
                 findings

@@ -47,6 +47,49 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Runs `$body` inside a write transaction on the active backend, with `$tx` bound to
+/// `&mut Transaction` (use `&mut **$tx` as the executor); commits when `$body` (which must
+/// evaluate to `Result<T, StoreError>`) is `Ok`, rolls back (on drop) otherwise. SQLite gets
+/// `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of failing on lock upgrade.
+///
+/// ```ignore
+/// let tag = in_transaction!(self, tx => async {
+///     let tag: i64 = sqlx::query_scalar(
+///         "UPDATE counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value",
+///     )
+///     .fetch_one(&mut **tx)
+///     .await?;
+///     Ok::<_, StoreError>(tag)
+/// });
+/// ```
+macro_rules! in_transaction {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite(pool) => {
+                let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = {
+                    let $tx = &mut transaction;
+                    $body.await
+                }?;
+                transaction.commit().await?;
+                out
+            }
+            $crate::store::Backend::Postgres(pool) => {
+                let mut transaction = pool.begin().await?;
+                let out = {
+                    let $tx = &mut transaction;
+                    $body.await
+                }?;
+                transaction.commit().await?;
+                out
+            }
+        }
+    };
+}
+// Re-exported for the store modules that write passes, registrations and the outbox.
+#[allow(unused_imports)]
+pub(crate) use in_transaction;
+
 /// The active database.
 #[derive(Debug, Clone)]
 pub enum Backend {
@@ -135,6 +178,22 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
         Ok(())
+    }
+
+    /// Takes the next update tag inside a transaction of its own. Update tags come from one
+    /// counter row that a writer locks until it commits, so tags become visible in increasing
+    /// order (a sequence could not promise that). Code that updates a pass should bump the
+    /// counter inside the same transaction as the pass (see `in_transaction!`).
+    pub async fn next_update_tag(&self) -> Result<i64, StoreError> {
+        let tag = in_transaction!(self, tx => async {
+            let tag: i64 = sqlx::query_scalar(
+                "UPDATE counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value",
+            )
+            .fetch_one(&mut **tx)
+            .await?;
+            Ok::<_, StoreError>(tag)
+        });
+        Ok(tag)
     }
 
     /// Closes every connection; later calls fail with [`StoreError::Unavailable`].

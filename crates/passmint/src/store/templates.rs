@@ -1,6 +1,37 @@
 //! Templates: created, listed in creation order (by `seq`), replaced, deleted with everything
 //! issued from them (foreign keys cascade to passes, registrations and queued pushes).
-use super::{NewTemplate, Store, StoreError, TemplateMaterial, TemplateRecord, now_millis, on_pool};
+use sqlx::query::QueryAs;
+
+use super::{Backend, NewTemplate, Store, StoreError, TemplateMaterial, TemplateRecord, now_millis, on_pool};
+
+/// Advisory lock key serialising template inserts on PostgreSQL ("pmtmpl" in ASCII).
+const TEMPLATE_INSERT_LOCK: i64 = 0x706d_746d_706c;
+
+/// Binds the 11 parameters shared by insert and replace: id, fields, blobs, expiry, now.
+fn bind_template<'q, DB, O>(
+    query: QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>,
+    t: &'q NewTemplate,
+    now: i64,
+) -> QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.file_name)
+        .bind(&t.team_identifier)
+        .bind(&t.pass_type_identifier)
+        .bind(&t.template_zip)
+        .bind(&t.signer_cert_der)
+        .bind(&t.wwdr_der)
+        .bind(&t.signer_key_sealed)
+        .bind(t.certificate_expires_at)
+        .bind(now)
+}
 
 const RECORD_COLUMNS: &str = "seq, id, name, file_name, team_identifier, pass_type_identifier, \
      certificate_expires_at, revision, created_at, updated_at";
@@ -15,22 +46,38 @@ impl Store {
              revision, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11) RETURNING {RECORD_COLUMNS}"
         );
-        let record = on_pool!(self, pool => {
-            sqlx::query_as::<_, TemplateRecord>(sqlx::AssertSqlSafe(sql))
-                .bind(&t.id)
-                .bind(&t.name)
-                .bind(&t.file_name)
-                .bind(&t.team_identifier)
-                .bind(&t.pass_type_identifier)
-                .bind(&t.template_zip)
-                .bind(&t.signer_cert_der)
-                .bind(&t.wwdr_der)
-                .bind(&t.signer_key_sealed)
-                .bind(t.certificate_expires_at)
-                .bind(now)
+        let record = match &self.backend {
+            // SQLite has one writer at a time, so `seq` values become visible in order.
+            Backend::Sqlite(pool) => {
+                bind_template(
+                    sqlx::query_as::<_, TemplateRecord>(sqlx::AssertSqlSafe(sql)),
+                    t,
+                    now,
+                )
                 .fetch_one(pool)
-                .await
-        })?;
+                .await?
+            }
+            // PostgreSQL hands out identity values before commit, so two concurrent inserts
+            // could become visible out of order and a reader holding a cursor past the later
+            // one would never see the earlier. Serialising template inserts (rare) with a
+            // transaction-scoped advisory lock makes commit order equal `seq` order.
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(TEMPLATE_INSERT_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                let record = bind_template(
+                    sqlx::query_as::<_, TemplateRecord>(sqlx::AssertSqlSafe(sql)),
+                    t,
+                    now,
+                )
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                record
+            }
+        };
         Ok(record)
     }
 
@@ -45,18 +92,7 @@ impl Store {
              updated_at = $11 WHERE id = $1 RETURNING {RECORD_COLUMNS}"
         );
         let record = on_pool!(self, pool => {
-            sqlx::query_as::<_, TemplateRecord>(sqlx::AssertSqlSafe(sql))
-                .bind(&t.id)
-                .bind(&t.name)
-                .bind(&t.file_name)
-                .bind(&t.team_identifier)
-                .bind(&t.pass_type_identifier)
-                .bind(&t.template_zip)
-                .bind(&t.signer_cert_der)
-                .bind(&t.wwdr_der)
-                .bind(&t.signer_key_sealed)
-                .bind(t.certificate_expires_at)
-                .bind(now)
+            bind_template(sqlx::query_as::<_, TemplateRecord>(sqlx::AssertSqlSafe(sql)), t, now)
                 .fetch_optional(pool)
                 .await
         })?;
