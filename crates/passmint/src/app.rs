@@ -49,6 +49,8 @@ pub enum LaunchError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Push(#[from] crate::push::PushError),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -113,10 +115,23 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LaunchError> {
+    let endpoint = crate::push::endpoint_from_settings(&state.settings)?;
+    let worker = crate::push::PushWorker::new(
+        state.store.clone(),
+        state.master_key.clone(),
+        endpoint,
+        state.metrics.clone(),
+        crate::push::WorkerConfig {
+            keep_events: state.settings.max_events,
+            ..Default::default()
+        },
+    )
+    .spawn();
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    // Requests are done: stop the push worker (in-flight pushes finish, the rest stay queued).
+    worker.shutdown().await;
+    served?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ pub mod issuing;
 pub mod metrics;
 pub mod ops;
 pub mod passkit;
+pub mod push;
 pub mod signer;
 pub mod store;
 pub mod tokens;

@@ -26,6 +26,7 @@ mod device_logs;
 mod error;
 mod events;
 mod models;
+pub mod outbox;
 mod passes;
 mod registrations;
 mod templates;
@@ -101,6 +102,8 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// Raised after pushes were enqueued, so this process's push worker starts at once.
+    push_wakeup: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// How long a request waits for a connection before the store reports itself unavailable.
@@ -149,7 +152,10 @@ impl Store {
                 "database URL must start with sqlite:// or postgres://".into(),
             ));
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            push_wakeup: Default::default(),
+        })
     }
 
     /// Applies any migration not yet applied (idempotent; safe with several processes).
@@ -230,17 +236,23 @@ fn embedded(files: &[(i64, &'static str, &'static str)]) -> Migrator {
 use sqlx::SqlSafeStr;
 
 fn sqlite_migrator() -> Migrator {
-    embedded(&[(
-        1,
-        "initial",
-        include_str!("../../migrations/sqlite/0001_initial.sql"),
-    )])
+    embedded(&[
+        (
+            1,
+            "initial",
+            include_str!("../../migrations/sqlite/0001_initial.sql"),
+        ),
+        (3, "push", include_str!("../../migrations/sqlite/0003_push.sql")),
+    ])
 }
 
 fn postgres_migrator() -> Migrator {
-    embedded(&[(
-        1,
-        "initial",
-        include_str!("../../migrations/postgres/0001_initial.sql"),
-    )])
+    embedded(&[
+        (
+            1,
+            "initial",
+            include_str!("../../migrations/postgres/0001_initial.sql"),
+        ),
+        (3, "push", include_str!("../../migrations/postgres/0003_push.sql")),
+    ])
 }
