@@ -50,6 +50,9 @@ async fn lives_through_issue_register_update_and_unregister(db: &TestDb) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["payload"]["points"], 180);
     assert_eq!(body["registrations"], 1);
+    // Wallet is told through APNs, at the refreshed push token.
+    f.wait_for_pushes("aa22", 1).await;
+    f.assert_pushes_settled("aa11", 0).await;
     let (status, serials, new_tag) = f.serials("device-1", &pass.pass_type, Some(&tag)).await;
     assert_eq!(status, 200);
     assert_eq!(serials, vec![pass.serial.clone()]);

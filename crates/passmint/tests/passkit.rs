@@ -2,36 +2,9 @@
 //! (SPEC 2.2): tags, Last-Modified, 304s, 401s, hostile input.
 mod common;
 
-use common::passes::{Fixture, Issued, example_payload, registration_path, unzip};
+use common::passes::{Fixture, Issued, example_payload, push_token_for, registration_path, unzip};
 use common::server::{BASE, Upload, template_zip, zip_entries};
-use passmint::store::Backend;
 use serde_json::{Value, json};
-
-/// Queued pushes for `token` (the outbox the push worker drains).
-async fn queued_pushes(f: &Fixture, token: &str) -> i64 {
-    let sql = "SELECT COUNT(*) FROM push_outbox WHERE push_token = $1";
-    match f.server.state.store.backend() {
-        Backend::Sqlite(pool) => sqlx::query_scalar(sql).bind(token).fetch_one(pool).await.unwrap(),
-        Backend::Postgres(pool) => sqlx::query_scalar(sql).bind(token).fetch_one(pool).await.unwrap(),
-    }
-}
-
-async fn clear_pushes(f: &Fixture) {
-    match f.server.state.store.backend() {
-        Backend::Sqlite(pool) => {
-            sqlx::query("DELETE FROM push_outbox")
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        Backend::Postgres(pool) => {
-            sqlx::query("DELETE FROM push_outbox")
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
-}
 
 /// A registered pass and the tag the device holds for it.
 async fn registered(f: &Fixture, device: &str) -> (Issued, String) {
@@ -96,15 +69,14 @@ async fn put_template(f: &Fixture, upload: &Upload) {
 async fn every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push() {
     let f = Fixture::start().await;
     let (pass, tag) = registered(&f, "dev-a").await;
-    assert_eq!(queued_pushes(&f, "token-dev-a").await, 0);
+    f.assert_pushes_settled("token-dev-a", 0).await;
 
     let mut payload = example_payload();
     payload["points"] = json!(121);
     let (status, _) = f.patch(&pass.id, &json!({ "payload": payload })).await;
     assert_eq!(status, 200);
     let tag = assert_changed_since(&f, "dev-a", &pass, &tag).await;
-    assert_eq!(queued_pushes(&f, "token-dev-a").await, 1);
-    clear_pushes(&f).await;
+    f.wait_for_pushes("token-dev-a", 1).await;
 
     let (status, _) = f
         .patch(
@@ -114,21 +86,19 @@ async fn every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push
         .await;
     assert_eq!(status, 200);
     let tag = assert_changed_since(&f, "dev-a", &pass, &tag).await;
-    assert_eq!(queued_pushes(&f, "token-dev-a").await, 1);
-    clear_pushes(&f).await;
+    f.wait_for_pushes("token-dev-a", 2).await;
 
     let (status, body) = f.patch(&pass.id, &json!({ "voided": true })).await;
     assert_eq!(status, 200);
     assert_eq!(body["voided"], true);
     let tag = assert_changed_since(&f, "dev-a", &pass, &tag).await;
-    assert_eq!(queued_pushes(&f, "token-dev-a").await, 1);
-    clear_pushes(&f).await;
+    f.wait_for_pushes("token-dev-a", 3).await;
 
     let mut upload = Upload::valid(&f.chain);
     upload.template = Some(template_with_org("Example Tea"));
     put_template(&f, &upload).await;
     assert_changed_since(&f, "dev-a", &pass, &tag).await;
-    assert_eq!(queued_pushes(&f, "token-dev-a").await, 1);
+    f.wait_for_pushes("token-dev-a", 4).await;
     let (_, fetched) = f.fetch_pass_json(&pass).await;
     assert_eq!(fetched["organizationName"], "Example Tea");
     assert_eq!(fetched["voided"], true);
@@ -158,7 +128,7 @@ async fn a_no_op_patch_and_a_template_rename_are_not_updates() {
     upload.name = Some("Renamed card".into());
     put_template(&f, &upload).await;
     assert_unchanged_since(&f, "dev-b", &pass, &tag).await;
-    assert_eq!(queued_pushes(&f, "token-dev-b").await, 0);
+    f.assert_pushes_settled("token-dev-b", 0).await;
     let r = f.fetch(&pass, Some(&before)).await;
     assert_eq!(r.status(), 304);
     f.stop().await;
@@ -327,12 +297,15 @@ async fn registration_is_idempotent_and_refreshes_the_push_token() {
     assert_eq!(f.register("dev-r", &pass, "second").await, 200);
     assert_eq!(f.register("dev-r2", &pass, "third").await, 201);
     let tokens = f.server.state.store.push_tokens_for_pass(&pass.id).await.unwrap();
-    assert_eq!(tokens, vec!["second".to_string(), "third".to_string()]);
+    let mut expected = vec![push_token_for("second"), push_token_for("third")];
+    expected.sort();
+    assert_eq!(tokens, expected);
     let (status, body) = f.patch(&pass.id, &json!({ "voided": true })).await;
     assert_eq!(status, 200);
     assert_eq!(body["registrations"], 2);
-    assert_eq!(queued_pushes(&f, "second").await, 1);
-    assert_eq!(queued_pushes(&f, "first").await, 0);
+    f.wait_for_pushes("second", 1).await;
+    f.wait_for_pushes("third", 1).await;
+    f.assert_pushes_settled("first", 0).await;
     f.stop().await;
 }
 

@@ -29,13 +29,14 @@ fn push_token(body: &[u8]) -> Result<String, PasskitError> {
         .get("pushToken")
         .and_then(Value::as_str)
         .ok_or(PasskitError::BadRequest("pushToken missing"))?;
-    let sane = !token.is_empty()
-        && token.len() <= MAX_PUSH_TOKEN_CHARS
-        && token.bytes().all(|b| b.is_ascii_graphic());
-    if !sane {
-        return Err(PasskitError::BadRequest("pushToken malformed"));
+    if token.len() > MAX_PUSH_TOKEN_CHARS {
+        return Err(PasskitError::BadRequest("pushToken too long"));
     }
-    Ok(token.to_string())
+    // Only a token APNs could accept is stored (hex, 64–200 digits, kept lower-case), so junk
+    // never reaches the push queue.
+    let token = apns::DeviceToken::parse(token)
+        .map_err(|_| PasskitError::BadRequest("pushToken is not an APNs device token"))?;
+    Ok(token.as_str().to_string())
 }
 
 /// `POST /passkit/v1/devices/{device}/registrations/{passType}/{serial}`: 201 new, 200 already

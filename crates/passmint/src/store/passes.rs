@@ -13,7 +13,8 @@
 //! answered 304.
 use sqlx::FromRow;
 
-use super::{Store, StoreError, now_millis, on_pool};
+use super::outbox::enqueue_for_pass;
+use super::{Store, StoreError, in_transaction, now_millis, on_pool};
 
 /// A pass as stored (with the number of devices registered for it).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -107,28 +108,6 @@ fn next_last_modified(param: &str) -> String {
     format!("CASE WHEN last_modified + 1 > {param} THEN last_modified + 1 ELSE {param} END")
 }
 
-/// Queues one push per distinct push token registered for pass `$id`, inside transaction
-/// `$tx` (SPEC 4: written in the same transaction as the update). A token that already has a
-/// queued push keeps it (many updates collapse into one push).
-///
-/// The push engineer's `store::outbox` owns the queue; this is the minimal enqueue it shares
-/// the schema with, to be swapped for `outbox::enqueue_for_pass` when that lands.
-macro_rules! queue_pushes {
-    ($tx:ident, $id:expr, $now:expr) => {
-        sqlx::query(
-            "INSERT INTO push_outbox (push_token, pass_type_identifier, template_id, due_at, \
-             attempts, created_at) \
-             SELECT DISTINCT r.push_token, p.pass_type_identifier, p.template_id, $2, 0, $2 \
-             FROM registrations r JOIN passes p ON p.id = r.pass_id WHERE r.pass_id = $1 \
-             ON CONFLICT (push_token, pass_type_identifier) DO NOTHING",
-        )
-        .bind($id)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?
-    };
-}
-
 const BUMP_TAG: &str = "UPDATE counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value";
 
 fn now_secs() -> i64 {
@@ -140,9 +119,8 @@ impl Store {
     /// [`StoreError::Conflict`].
     pub async fn insert_pass(&self, p: &NewPass) -> Result<PassRecord, StoreError> {
         let now = now_millis();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut *tx).await?;
+        in_transaction!(self, tx => async {
+            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
             sqlx::query(
                 "INSERT INTO passes (id, template_id, pass_type_identifier, serial_number, \
                  auth_token, payload, overrides, voided, fingerprint, update_tag, last_modified, \
@@ -161,9 +139,9 @@ impl Store {
             .bind(tag)
             .bind(now / 1000)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-            tx.commit().await?;
+            Ok::<_, StoreError>(())
         });
         self.get_pass(&p.id)
             .await?
@@ -260,11 +238,9 @@ impl Store {
     ) -> Result<ChangeOutcome, StoreError> {
         let now = now_millis();
         let last_modified = next_last_modified("$8");
-        let applied = on_pool!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
+        let applied = in_transaction!(self, tx => async {
                 let tag: Option<i64> = if change.is_update {
-                    Some(sqlx::query_scalar(BUMP_TAG).fetch_one(&mut *tx).await?)
+                    Some(sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?)
                 } else {
                     None
                 };
@@ -289,21 +265,22 @@ impl Store {
                     .bind(&expected.overrides)
                     .bind(expected.voided)
                     .bind(expected.update_tag)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?
                     .rows_affected();
+                // On a lost race nothing but (maybe) the counter was written: committing
+                // that only skips a tag value, which devices never notice.
                 if rows == 0 {
-                    tx.rollback().await?;
-                    return Ok::<bool, sqlx::Error>(false);
+                    return Ok::<bool, StoreError>(false);
                 }
                 if change.is_update {
-                    queue_pushes!(tx, &expected.id, now);
+                    enqueue_for_pass(&mut **tx, &expected.id, now).await?;
                 }
-                tx.commit().await?;
                 Ok(true)
-            }
-            .await
-        })?;
+        });
+        if applied && change.is_update {
+            self.push_enqueued();
+        }
         if applied {
             return Ok(match self.get_pass(&expected.id).await? {
                 Some(record) => ChangeOutcome::Applied(Box::new(record)),
@@ -352,9 +329,8 @@ impl Store {
              updated_at = $5 WHERE id = $1",
             next_last_modified("$4")
         );
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut *tx).await?;
+        in_transaction!(self, tx => async {
+            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
             for (id, fingerprint) in changed {
                 sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                     .bind(id)
@@ -362,12 +338,13 @@ impl Store {
                     .bind(fingerprint)
                     .bind(now / 1000)
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
-                queue_pushes!(tx, id, now);
+                enqueue_for_pass(&mut **tx, id, now).await?;
             }
-            tx.commit().await?;
+            Ok::<_, StoreError>(())
         });
+        self.push_enqueued();
         Ok(())
     }
 

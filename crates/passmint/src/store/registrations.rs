@@ -1,6 +1,6 @@
 //! Device registrations (Apple's PassKit web service): one row per (device, pass) with the
 //! device's push token.
-use super::{Store, StoreError, now_millis, on_pool};
+use super::{Store, StoreError, in_transaction, now_millis, on_pool};
 
 /// How a registration request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,9 +27,7 @@ impl Store {
         cap: i64,
     ) -> Result<RegisterOutcome, StoreError> {
         let now = now_millis();
-        let outcome = on_pool!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
+        let outcome = in_transaction!(self, tx => async {
                 let refreshed = sqlx::query(
                     "UPDATE registrations SET push_token = $3, updated_at = $4 \
                      WHERE device_library_identifier = $1 AND pass_id = $2",
@@ -38,20 +36,18 @@ impl Store {
                 .bind(pass_id)
                 .bind(push_token)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?
                 .rows_affected();
                 if refreshed > 0 {
-                    tx.commit().await?;
-                    return Ok::<_, sqlx::Error>(RegisterOutcome::Refreshed);
+                    return Ok::<_, StoreError>(RegisterOutcome::Refreshed);
                 }
                 let count: i64 =
                     sqlx::query_scalar("SELECT COUNT(*) FROM registrations WHERE pass_id = $1")
                         .bind(pass_id)
-                        .fetch_one(&mut *tx)
+                        .fetch_one(&mut **tx)
                         .await?;
                 if count >= cap {
-                    tx.rollback().await?;
                     return Ok(RegisterOutcome::TooMany);
                 }
                 // A concurrent first registration of the same device wins the insert; this
@@ -69,17 +65,14 @@ impl Store {
                 .bind(pass_type_identifier)
                 .bind(push_token)
                 .bind(now)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
-                tx.commit().await?;
                 Ok(if inserted == now {
                     RegisterOutcome::Created
                 } else {
                     RegisterOutcome::Refreshed
                 })
-            }
-            .await
-        })?;
+        });
         Ok(outcome)
     }
 

@@ -13,6 +13,8 @@ use pkpass::dev_certs::DevChain;
 /// A server with one template issued from the example store card.
 pub struct Fixture {
     pub server: TestServer,
+    /// The APNs the server pushes to (a local HTTP/2 test server).
+    pub apns: apns_testserver::TestServer,
     pub chain: DevChain,
     pub template_id: String,
     pub dir: tempfile::TempDir,
@@ -34,17 +36,83 @@ impl Fixture {
         Self::with_settings(s, dir).await
     }
 
-    async fn with_settings(s: passmint::Settings, dir: tempfile::TempDir) -> Self {
+    async fn with_settings(mut s: passmint::Settings, dir: tempfile::TempDir) -> Self {
+        let apns = apns_testserver::TestServer::builder()
+            .accept_any_client_certificate()
+            .start()
+            .await
+            .unwrap();
+        let ca_file = dir.path().join("apns-ca.pem");
+        std::fs::write(&ca_file, apns.ca_pem()).unwrap();
+        s.apns_url = apns.url();
+        s.apns_ca_file = Some(ca_file);
         let server = TestServer::start(s).await;
         let chain = chain();
         let body = server.create(&Upload::valid(&chain)).await;
         let template_id = body["id"].as_str().unwrap().to_string();
         Self {
             server,
+            apns,
             chain,
             template_id,
             dir,
         }
+    }
+
+    /// How many pushes APNs received for `push_token`.
+    pub fn pushes_to(&self, push_token: &str) -> usize {
+        self.apns
+            .requests()
+            .iter()
+            .filter(|r| r.device_token.as_deref() == Some(push_token_for(push_token).as_str()))
+            .count()
+    }
+
+    /// Waits (bounded) until APNs received at least `n` pushes for `push_token`.
+    pub async fn wait_for_pushes(&self, push_token: &str, n: usize) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while self.pushes_to(push_token) < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "APNs got {} of {n} pushes for {push_token}",
+                self.pushes_to(push_token)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Pushes queued for `push_token` right now.
+    pub async fn queued_pushes(&self, push_token: &str) -> i64 {
+        use passmint::store::Backend;
+        let sql = "SELECT COUNT(*) FROM push_outbox WHERE push_token = $1";
+        match self.server.state.store.backend() {
+            Backend::Sqlite(pool) => sqlx::query_scalar(sql)
+                .bind(push_token)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+            Backend::Postgres(pool) => sqlx::query_scalar(sql)
+                .bind(push_token)
+                .fetch_one(pool)
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Asserts that nothing is queued for `push_token` and APNs got exactly `sent` pushes for
+    /// it. (A push queued by the last request is either still in the outbox, or was already
+    /// received by APNs before its row was deleted, so this can't miss one.)
+    pub async fn assert_pushes_settled(&self, push_token: &str, sent: usize) {
+        assert_eq!(
+            self.queued_pushes(push_token).await,
+            0,
+            "a push is queued for {push_token}"
+        );
+        assert_eq!(
+            self.pushes_to(push_token),
+            sent,
+            "pushes received for {push_token}"
+        );
     }
 
     pub async fn stop(self) {
@@ -99,13 +167,14 @@ impl Fixture {
         (status, r.json().await.unwrap())
     }
 
-    /// `POST /passkit/v1/devices/{device}/registrations/{type}/{serial}`.
+    /// `POST /passkit/v1/devices/{device}/registrations/{type}/{serial}` with the push token
+    /// [`push_token_for`] `push_token`.
     pub async fn register(&self, device: &str, pass: &Issued, push_token: &str) -> u16 {
         self.server
             .client
             .post(self.server.at(&registration_path(device, pass)))
             .header("authorization", format!("ApplePass {}", pass.token))
-            .json(&json!({ "pushToken": push_token }))
+            .json(&json!({ "pushToken": push_token_for(push_token) }))
             .send()
             .await
             .unwrap()
@@ -197,6 +266,11 @@ pub struct Issued {
     pub pass_type: String,
     pub token: String,
     pub pass_json: Value,
+}
+
+/// The APNs device token (64 hex digits) a test's `label` stands for.
+pub fn push_token_for(label: &str) -> String {
+    hex::encode(openssl::sha::sha256(label.as_bytes()))
 }
 
 pub fn registration_path(device: &str, pass: &Issued) -> String {
