@@ -1,6 +1,6 @@
 //! Device registrations (Apple's PassKit web service): one row per (device, pass) with the
 //! device's push token.
-use super::{Store, StoreError, in_transaction, now_millis, on_pool};
+use super::{Store, StoreError, now_millis, on_pool};
 
 /// How a registration request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,9 +15,15 @@ pub enum RegisterOutcome {
 
 impl Store {
     /// Registers `device` for pass `pass_id`, or refreshes its push token. At most `cap`
-    /// devices per pass: the count is checked in the same transaction as the insert (on
-    /// PostgreSQL, concurrent first registrations of one pass may overshoot the cap by the
-    /// number racing, which still bounds storage).
+    /// devices per pass.
+    ///
+    /// One statement (its own transaction on both backends, so the common case costs one round
+    /// trip): insert unless the pass already has `cap` devices, or on conflict refresh the
+    /// token. `created_at = now` tells a new row from a refreshed one. Only when nothing was
+    /// written (the pass is at its cap) does a second query tell a refresh of a device already
+    /// registered (allowed) from a new device (refused). On PostgreSQL, concurrent first
+    /// registrations of one pass may overshoot the cap by the number racing, which still
+    /// bounds storage.
     pub async fn register_device(
         &self,
         device: &str,
@@ -27,53 +33,50 @@ impl Store {
         cap: i64,
     ) -> Result<RegisterOutcome, StoreError> {
         let now = now_millis();
-        let outcome = in_transaction!(self, tx => async {
-                let refreshed = sqlx::query(
-                    "UPDATE registrations SET push_token = $3, updated_at = $4 \
-                     WHERE device_library_identifier = $1 AND pass_id = $2",
-                )
-                .bind(device)
-                .bind(pass_id)
-                .bind(push_token)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-                if refreshed > 0 {
-                    return Ok::<_, StoreError>(RegisterOutcome::Refreshed);
-                }
-                let count: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM registrations WHERE pass_id = $1")
-                        .bind(pass_id)
-                        .fetch_one(&mut **tx)
-                        .await?;
-                if count >= cap {
-                    return Ok(RegisterOutcome::TooMany);
-                }
-                // A concurrent first registration of the same device wins the insert; this
-                // one then refreshes the token instead.
-                let inserted: i64 = sqlx::query_scalar(
-                    "INSERT INTO registrations (device_library_identifier, pass_id, \
-                     pass_type_identifier, push_token, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $5) \
-                     ON CONFLICT (device_library_identifier, pass_id) \
-                     DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at \
-                     RETURNING created_at",
-                )
-                .bind(device)
-                .bind(pass_id)
-                .bind(pass_type_identifier)
-                .bind(push_token)
-                .bind(now)
-                .fetch_one(&mut **tx)
-                .await?;
-                Ok(if inserted == now {
-                    RegisterOutcome::Created
-                } else {
+        let created_at: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "INSERT INTO registrations (device_library_identifier, pass_id, \
+                 pass_type_identifier, push_token, created_at, updated_at) \
+                 SELECT $1, $2, $3, $4, $5, $5 \
+                 WHERE (SELECT COUNT(*) FROM registrations WHERE pass_id = $2) < $6 \
+                 ON CONFLICT (device_library_identifier, pass_id) \
+                 DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at \
+                 RETURNING created_at",
+            )
+            .bind(device)
+            .bind(pass_id)
+            .bind(pass_type_identifier)
+            .bind(push_token)
+            .bind(now)
+            .bind(cap)
+            .persistent(true)
+            .fetch_optional(pool)
+            .await
+        })?;
+        match created_at {
+            Some(at) if at == now => Ok(RegisterOutcome::Created),
+            Some(_) => Ok(RegisterOutcome::Refreshed),
+            None => {
+                let refreshed = on_pool!(self, pool => {
+                    sqlx::query(
+                        "UPDATE registrations SET push_token = $3, updated_at = $4 \
+                         WHERE device_library_identifier = $1 AND pass_id = $2",
+                    )
+                    .bind(device)
+                    .bind(pass_id)
+                    .bind(push_token)
+                    .bind(now)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                })?;
+                Ok(if refreshed > 0 {
                     RegisterOutcome::Refreshed
+                } else {
+                    RegisterOutcome::TooMany
                 })
-        });
-        Ok(outcome)
+            }
+        }
     }
 
     /// Removes `device`'s registration for `pass_id`; `false` if there was none.
