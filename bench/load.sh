@@ -56,6 +56,8 @@ curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null
 # Static baseline: nginx serving a 20-byte file, one worker per core.
 mkdir -p "$tmp/www" "$tmp/logs"
 echo "passmint static file" > "$tmp/www/index.html"
+# nginx workers run as www-data: let them read the file.
+chmod 755 "$tmp" "$tmp/www"; chmod 644 "$tmp/www/index.html"
 cat > "$tmp/nginx.conf" <<CONF
 worker_processes auto;
 pid $tmp/nginx.pid;
@@ -113,6 +115,6 @@ run "static file (nginx)"                "http://127.0.0.1:$static_port/index.ht
 run "serials (GET registrations, 200)"   "http://127.0.0.1:$port" serials.lua
 run "304 (GET pass, If-Modified-Since)"  "http://127.0.0.1:$port" not_modified.lua
 run "register (POST, new device, 201)"   "http://127.0.0.1:$port" register.lua
-run "issue (POST B, signed pass, 201)"   "http://127.0.0.1:$port" issue.lua
+run "issue (POST B, signed pass, 201)"   "http://127.0.0.1:$port/v2/credentials/compact/digital-pass/apple" issue.lua
 echo
 echo "uptime after: $(uptime)"

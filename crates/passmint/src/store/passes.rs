@@ -119,6 +119,7 @@ impl Store {
     /// [`StoreError::Conflict`].
     pub async fn insert_pass(&self, p: &NewPass) -> Result<PassRecord, StoreError> {
         let now = now_millis();
+        let turn = self.write_turn().await;
         in_transaction!(self, tx => async {
             let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
             sqlx::query(
@@ -143,6 +144,7 @@ impl Store {
             .await?;
             Ok::<_, StoreError>(())
         });
+        drop(turn);
         self.get_pass(&p.id)
             .await?
             .ok_or_else(|| StoreError::Setup("a pass vanished right after its insert".into()))
@@ -238,6 +240,7 @@ impl Store {
     ) -> Result<ChangeOutcome, StoreError> {
         let now = now_millis();
         let last_modified = next_last_modified("$8");
+        let turn = self.write_turn().await;
         let applied = in_transaction!(self, tx => async {
                 let tag: Option<i64> = if change.is_update {
                     Some(sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?)
@@ -278,6 +281,7 @@ impl Store {
                 }
                 Ok(true)
         });
+        drop(turn);
         if applied && change.is_update {
             self.push_enqueued();
         }
@@ -329,6 +333,7 @@ impl Store {
              updated_at = $5 WHERE id = $1",
             next_last_modified("$4")
         );
+        let turn = self.write_turn().await;
         in_transaction!(self, tx => async {
             let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
             for (id, fingerprint) in changed {
@@ -344,6 +349,7 @@ impl Store {
             }
             Ok::<_, StoreError>(())
         });
+        drop(turn);
         self.push_enqueued();
         Ok(())
     }

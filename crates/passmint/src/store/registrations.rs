@@ -32,6 +32,7 @@ impl Store {
         push_token: &str,
         cap: i64,
     ) -> Result<RegisterOutcome, StoreError> {
+        let _turn = self.write_turn().await;
         let now = now_millis();
         let created_at: Option<i64> = on_pool!(self, pool => {
             sqlx::query_scalar(
@@ -81,6 +82,7 @@ impl Store {
 
     /// Removes `device`'s registration for `pass_id`; `false` if there was none.
     pub async fn unregister_device(&self, device: &str, pass_id: &str) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let rows = on_pool!(self, pool => {
             sqlx::query(
                 "DELETE FROM registrations WHERE device_library_identifier = $1 AND pass_id = $2",
@@ -134,4 +136,111 @@ impl Store {
         })?;
         Ok(rows)
     }
+}
+
+/// One registration of a batch.
+#[derive(Debug, Clone)]
+pub struct NewRegistration {
+    pub device: String,
+    pub pass_id: String,
+    pub pass_type_identifier: String,
+    pub push_token: String,
+}
+
+impl Store {
+    /// Registers a batch of devices in one transaction (group commit: one lock hand-over and
+    /// one WAL commit for many registrations), with the events `event_for` makes of each
+    /// outcome, pruning events to `keep_events`. Same rules per registration as
+    /// [`Store::register_device`].
+    pub async fn register_devices(
+        &self,
+        batch: &[NewRegistration],
+        cap: i64,
+        event_for: impl Fn(usize, RegisterOutcome) -> Option<super::NewEvent> + Send + Sync,
+        keep_events: i64,
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        let _turn = self.write_turn().await;
+        let now = now_millis();
+        let outcomes = super::in_transaction!(self, tx => async {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            let mut events = Vec::new();
+            for (i, r) in batch.iter().enumerate() {
+                let created_at: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO registrations (device_library_identifier, pass_id, \
+                     pass_type_identifier, push_token, created_at, updated_at) \
+                     SELECT $1, $2, $3, $4, $5, $5 \
+                     WHERE (SELECT COUNT(*) FROM registrations WHERE pass_id = $2) < $6 \
+                     ON CONFLICT (device_library_identifier, pass_id) \
+                     DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at \
+                     RETURNING created_at",
+                )
+                .bind(&r.device)
+                .bind(&r.pass_id)
+                .bind(&r.pass_type_identifier)
+                .bind(&r.push_token)
+                .bind(now)
+                .bind(cap)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let outcome = match created_at {
+                    // Registered earlier in this same batch counts as a refresh.
+                    Some(at) if at == now && !batch_has_earlier(batch, r) => RegisterOutcome::Created,
+                    Some(_) => RegisterOutcome::Refreshed,
+                    None => {
+                        let refreshed = sqlx::query(
+                            "UPDATE registrations SET push_token = $3, updated_at = $4 \
+                             WHERE device_library_identifier = $1 AND pass_id = $2",
+                        )
+                        .bind(&r.device)
+                        .bind(&r.pass_id)
+                        .bind(&r.push_token)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected();
+                        if refreshed > 0 {
+                            RegisterOutcome::Refreshed
+                        } else {
+                            RegisterOutcome::TooMany
+                        }
+                    }
+                };
+                events.extend(event_for(i, outcome));
+                outcomes.push(outcome);
+            }
+            let mut last_seq = 0;
+            for e in &events {
+                let seq: i64 = sqlx::query_scalar(
+                    "INSERT INTO events (id, type, category, timestamp, request_id, data) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                )
+                .bind(&e.id)
+                .bind(&e.event_type)
+                .bind(&e.category)
+                .bind(e.timestamp)
+                .bind(&e.request_id)
+                .bind(&e.data)
+                .fetch_one(&mut **tx)
+                .await?;
+                last_seq = seq;
+            }
+            if !events.is_empty() {
+                sqlx::query("DELETE FROM events WHERE seq <= $1")
+                    .bind(last_seq - keep_events.max(1))
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok::<_, StoreError>(outcomes)
+        });
+        Ok(outcomes)
+    }
+}
+
+/// Whether `r` (by address) follows another registration of the same device and pass in
+/// `batch`.
+fn batch_has_earlier(batch: &[NewRegistration], r: &NewRegistration) -> bool {
+    batch
+        .iter()
+        .take_while(|o| !std::ptr::eq(*o, r))
+        .any(|o| o.device == r.device && o.pass_id == r.pass_id)
 }
