@@ -325,6 +325,7 @@ async fn deletes_a_pass_and_its_registrations() {
     let f = Fixture::start().await;
     let pass = f.issue(None).await;
     assert_eq!(f.register("dev-d", &pass, "t").await, 201);
+    assert_eq!(f.fetch(&pass, None).await.status(), 200);
     let r = f.server.delete(&pass.location).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(f.server.get(&pass.location).send().await.unwrap().status(), 404);
@@ -368,6 +369,8 @@ async fn deletes_a_pass_and_its_registrations() {
 async fn deleting_the_template_deletes_its_passes() {
     let f = Fixture::start().await;
     let pass = f.issue(None).await;
+    // Known to the device side first (its token check may be cached), then deleted.
+    assert_eq!(f.fetch(&pass, None).await.status(), 200);
     let r = f
         .server
         .delete(&format!("{BASE}/templates/{}", f.template_id))

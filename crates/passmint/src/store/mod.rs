@@ -27,6 +27,7 @@ mod error;
 mod events;
 mod models;
 pub mod outbox;
+mod pass_heads;
 mod passes;
 mod registrations;
 mod templates;
@@ -106,6 +107,8 @@ pub struct Store {
     push_wakeup: std::sync::Arc<tokio::sync::Notify>,
     /// Serialises this process's SQLite writes on the hot paths (see [`Store::write_turn`]).
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Pass heads cached for the device hot path (SQLite only; see `pass_heads.rs`).
+    pass_heads: std::sync::Arc<pass_heads::PassHeads>,
 }
 
 /// How long a request waits for a connection before the store reports itself unavailable.
@@ -158,6 +161,7 @@ impl Store {
             backend,
             push_wakeup: Default::default(),
             write_turn: Default::default(),
+            pass_heads: Default::default(),
         })
     }
 

@@ -14,7 +14,7 @@
 use sqlx::FromRow;
 
 use super::outbox::enqueue_for_pass;
-use super::{Store, StoreError, in_transaction, now_millis, on_pool};
+use super::{Backend, Store, StoreError, in_transaction, now_millis, on_pool};
 
 /// A pass as stored (with the number of devices registered for it).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -188,6 +188,13 @@ impl Store {
         pass_type_identifier: &str,
         serial_number: &str,
     ) -> Result<Option<PassHead>, StoreError> {
+        let generation = match self.backend {
+            Backend::Sqlite(_) => match self.pass_heads.get(pass_type_identifier, serial_number) {
+                Ok(head) => return Ok(Some(head)),
+                Err(generation) => Some(generation),
+            },
+            Backend::Postgres(_) => None,
+        };
         let record = on_pool!(self, pool => {
             sqlx::query_as::<_, PassHead>(
                 "SELECT id, template_id, auth_token, last_modified FROM passes \
@@ -199,7 +206,21 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
+        if let (Some(generation), Some(head)) = (generation, &record) {
+            self.pass_heads
+                .put(generation, pass_type_identifier, serial_number, head);
+        }
         Ok(record)
+    }
+
+    /// Drops cached heads after the passes `ids` were written.
+    fn forget_pass_heads<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        self.pass_heads.forget(ids);
+    }
+
+    /// Drops every cached head (a template and its passes were deleted).
+    pub(crate) fn forget_all_pass_heads(&self) {
+        self.pass_heads.forget_all();
     }
 
     /// Up to `limit` passes after position `after_seq`, oldest first, optionally of one
@@ -282,6 +303,7 @@ impl Store {
                 Ok(true)
         });
         drop(turn);
+        self.forget_pass_heads([expected.id.as_str()]);
         if applied && change.is_update {
             self.push_enqueued();
         }
@@ -350,6 +372,7 @@ impl Store {
             Ok::<_, StoreError>(())
         });
         drop(turn);
+        self.forget_pass_heads(changed.iter().map(|(id, _)| id.as_str()));
         self.push_enqueued();
         Ok(())
     }
@@ -363,6 +386,7 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected())
         })?;
+        self.forget_pass_heads([id]);
         Ok(rows > 0)
     }
 
