@@ -36,6 +36,8 @@ pub struct AppState {
     pub signers: SignerCache,
     /// `PASSMINT_PUBLIC_URL`, or `http://<bound address>`; no trailing slash.
     pub public_url: String,
+    /// Writes device registrations in batches (group commit).
+    pub registrar: crate::passkit::batch::Registrar,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +83,12 @@ impl AppState {
         }
         let metrics = Arc::new(Metrics::default());
         let events = Events::new(store.clone(), metrics.clone(), settings.max_events);
+        let registrar = crate::passkit::batch::Registrar::start(
+            store.clone(),
+            metrics.clone(),
+            settings.max_events,
+            crate::passkit::MAX_DEVICES_PER_PASS,
+        );
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -88,6 +96,7 @@ impl AppState {
             events,
             metrics,
             signers: SignerCache::default(),
+            registrar,
             public_url,
         })
     }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use crate::issuing::IssueError;
 use crate::store::StoreError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PasskitError {
     /// Malformed body, path segment or query (400).
     #[error("bad request: {0}")]

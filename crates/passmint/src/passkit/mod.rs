@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::store::PassHead;
 use crate::tokens;
 
+pub mod batch;
 pub mod error;
 pub mod log;
 pub mod passes;

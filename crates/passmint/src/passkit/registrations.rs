@@ -5,11 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::{
-    MAX_DEVICE_ID_CHARS, MAX_DEVICES_PER_PASS, MAX_PUSH_TOKEN_CHARS, PasskitError, authorize, segment,
-};
+use super::{MAX_DEVICE_ID_CHARS, MAX_PUSH_TOKEN_CHARS, PasskitError, authorize, segment};
 use crate::app::{AppState, RequestId};
-use crate::store::RegisterOutcome;
+use crate::store::{NewRegistration, RegisterOutcome};
 
 const CATEGORY: &str = "passkit";
 
@@ -29,13 +27,14 @@ fn push_token(body: &[u8]) -> Result<String, PasskitError> {
         .get("pushToken")
         .and_then(Value::as_str)
         .ok_or(PasskitError::BadRequest("pushToken missing"))?;
-    let sane = !token.is_empty()
-        && token.len() <= MAX_PUSH_TOKEN_CHARS
-        && token.bytes().all(|b| b.is_ascii_graphic());
-    if !sane {
-        return Err(PasskitError::BadRequest("pushToken malformed"));
+    if token.len() > MAX_PUSH_TOKEN_CHARS {
+        return Err(PasskitError::BadRequest("pushToken too long"));
     }
-    Ok(token.to_string())
+    // Only a token APNs could accept is stored (hex, 64–200 digits, kept lower-case), so junk
+    // never reaches the push queue.
+    let token = apns::DeviceToken::parse(token)
+        .map_err(|_| PasskitError::BadRequest("pushToken is not an APNs device token"))?;
+    Ok(token.as_str().to_string())
 }
 
 /// `POST /passkit/v1/devices/{device}/registrations/{passType}/{serial}`: 201 new, 200 already
@@ -54,8 +53,17 @@ pub async fn register(
         let head = authorize(&state, &headers, &pass_type, &serial).await?;
         let token = push_token(&body)?;
         let outcome = state
-            .store
-            .register_device(&device, &head.id, &pass_type, &token, MAX_DEVICES_PER_PASS)
+            .registrar
+            .register(
+                NewRegistration {
+                    device,
+                    pass_id: head.id.clone(),
+                    pass_type_identifier: pass_type.clone(),
+                    push_token: token,
+                },
+                serial.clone(),
+                request_id.as_str(),
+            )
             .await?;
         Ok((outcome, head.id, pass_type, serial))
     }
@@ -71,20 +79,8 @@ pub async fn register(
                     return Err(error);
                 }
             };
-            state
-                .events
-                .record(
-                    "PASSKIT_DEVICE_REGISTER_SUCCESS",
-                    CATEGORY,
-                    request_id.as_str(),
-                    json!({
-                        "passId": pass_id,
-                        "passTypeIdentifier": pass_type,
-                        "serialNumber": serial,
-                        "created": status == StatusCode::CREATED,
-                    }),
-                )
-                .await;
+            // PASSKIT_DEVICE_REGISTER_SUCCESS was written with the registration (batch.rs).
+            tracing::debug!(%pass_id, %pass_type, %serial, "device registered");
             Ok(status)
         }
         Err(error) => {

@@ -27,6 +27,7 @@ mod error;
 mod events;
 mod models;
 pub mod outbox;
+mod pass_heads;
 mod passes;
 mod registrations;
 mod templates;
@@ -35,7 +36,7 @@ mod tokens;
 pub use error::StoreError;
 pub use models::*;
 pub use passes::{ChangeOutcome, NewPass, PassChange, PassHead, PassRecord, PassRenderRow, unix_secs};
-pub use registrations::RegisterOutcome;
+pub use registrations::{NewRegistration, RegisterOutcome};
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
@@ -104,6 +105,10 @@ pub struct Store {
     backend: Backend,
     /// Raised after pushes were enqueued, so this process's push worker starts at once.
     push_wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// Serialises this process's SQLite writes on the hot paths (see [`Store::write_turn`]).
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Pass heads cached for the device hot path (SQLite only; see `pass_heads.rs`).
+    pass_heads: std::sync::Arc<pass_heads::PassHeads>,
 }
 
 /// How long a request waits for a connection before the store reports itself unavailable.
@@ -155,6 +160,8 @@ impl Store {
         Ok(Self {
             backend,
             push_wakeup: Default::default(),
+            write_turn: Default::default(),
+            pass_heads: Default::default(),
         })
     }
 
@@ -200,6 +207,21 @@ impl Store {
             Ok::<_, StoreError>(tag)
         });
         Ok(tag)
+    }
+
+    /// On SQLite, waits for this process's turn to write (`None` on PostgreSQL, where writers
+    /// don't block each other this way).
+    ///
+    /// Why: SQLite has one writer at a time, and a connection that finds the database locked
+    /// waits in SQLite's busy handler, which *sleeps* (1, 2, 5, 10… ms) before retrying. Under
+    /// load (many registrations and events at once) writers then spend most of their time
+    /// asleep. Queueing them in-process on an async mutex instead hands the lock over at once:
+    /// registration throughput went from ~2k/s to several times that on the load benchmark.
+    pub async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite(_) => Some(self.write_turn.lock().await),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// Closes every connection; later calls fail with [`StoreError::Unavailable`].

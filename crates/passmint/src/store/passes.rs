@@ -13,7 +13,8 @@
 //! answered 304.
 use sqlx::FromRow;
 
-use super::{Store, StoreError, now_millis, on_pool};
+use super::outbox::enqueue_for_pass;
+use super::{Backend, Store, StoreError, in_transaction, now_millis, on_pool};
 
 /// A pass as stored (with the number of devices registered for it).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -107,28 +108,6 @@ fn next_last_modified(param: &str) -> String {
     format!("CASE WHEN last_modified + 1 > {param} THEN last_modified + 1 ELSE {param} END")
 }
 
-/// Queues one push per distinct push token registered for pass `$id`, inside transaction
-/// `$tx` (SPEC 4: written in the same transaction as the update). A token that already has a
-/// queued push keeps it (many updates collapse into one push).
-///
-/// The push engineer's `store::outbox` owns the queue; this is the minimal enqueue it shares
-/// the schema with, to be swapped for `outbox::enqueue_for_pass` when that lands.
-macro_rules! queue_pushes {
-    ($tx:ident, $id:expr, $now:expr) => {
-        sqlx::query(
-            "INSERT INTO push_outbox (push_token, pass_type_identifier, template_id, due_at, \
-             attempts, created_at) \
-             SELECT DISTINCT r.push_token, p.pass_type_identifier, p.template_id, $2, 0, $2 \
-             FROM registrations r JOIN passes p ON p.id = r.pass_id WHERE r.pass_id = $1 \
-             ON CONFLICT (push_token, pass_type_identifier) DO NOTHING",
-        )
-        .bind($id)
-        .bind($now)
-        .execute(&mut *$tx)
-        .await?
-    };
-}
-
 const BUMP_TAG: &str = "UPDATE counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value";
 
 fn now_secs() -> i64 {
@@ -140,9 +119,9 @@ impl Store {
     /// [`StoreError::Conflict`].
     pub async fn insert_pass(&self, p: &NewPass) -> Result<PassRecord, StoreError> {
         let now = now_millis();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut *tx).await?;
+        let turn = self.write_turn().await;
+        in_transaction!(self, tx => async {
+            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
             sqlx::query(
                 "INSERT INTO passes (id, template_id, pass_type_identifier, serial_number, \
                  auth_token, payload, overrides, voided, fingerprint, update_tag, last_modified, \
@@ -161,10 +140,11 @@ impl Store {
             .bind(tag)
             .bind(now / 1000)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-            tx.commit().await?;
+            Ok::<_, StoreError>(())
         });
+        drop(turn);
         self.get_pass(&p.id)
             .await?
             .ok_or_else(|| StoreError::Setup("a pass vanished right after its insert".into()))
@@ -208,6 +188,13 @@ impl Store {
         pass_type_identifier: &str,
         serial_number: &str,
     ) -> Result<Option<PassHead>, StoreError> {
+        let generation = match self.backend {
+            Backend::Sqlite(_) => match self.pass_heads.get(pass_type_identifier, serial_number) {
+                Ok(head) => return Ok(Some(head)),
+                Err(generation) => Some(generation),
+            },
+            Backend::Postgres(_) => None,
+        };
         let record = on_pool!(self, pool => {
             sqlx::query_as::<_, PassHead>(
                 "SELECT id, template_id, auth_token, last_modified FROM passes \
@@ -219,7 +206,21 @@ impl Store {
             .fetch_optional(pool)
             .await
         })?;
+        if let (Some(generation), Some(head)) = (generation, &record) {
+            self.pass_heads
+                .put(generation, pass_type_identifier, serial_number, head);
+        }
         Ok(record)
+    }
+
+    /// Drops cached heads after the passes `ids` were written.
+    fn forget_pass_heads<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
+        self.pass_heads.forget(ids);
+    }
+
+    /// Drops every cached head (a template and its passes were deleted).
+    pub(crate) fn forget_all_pass_heads(&self) {
+        self.pass_heads.forget_all();
     }
 
     /// Up to `limit` passes after position `after_seq`, oldest first, optionally of one
@@ -260,11 +261,10 @@ impl Store {
     ) -> Result<ChangeOutcome, StoreError> {
         let now = now_millis();
         let last_modified = next_last_modified("$8");
-        let applied = on_pool!(self, pool => {
-            async {
-                let mut tx = pool.begin().await?;
+        let turn = self.write_turn().await;
+        let applied = in_transaction!(self, tx => async {
                 let tag: Option<i64> = if change.is_update {
-                    Some(sqlx::query_scalar(BUMP_TAG).fetch_one(&mut *tx).await?)
+                    Some(sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?)
                 } else {
                     None
                 };
@@ -289,21 +289,24 @@ impl Store {
                     .bind(&expected.overrides)
                     .bind(expected.voided)
                     .bind(expected.update_tag)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?
                     .rows_affected();
+                // On a lost race nothing but (maybe) the counter was written: committing
+                // that only skips a tag value, which devices never notice.
                 if rows == 0 {
-                    tx.rollback().await?;
-                    return Ok::<bool, sqlx::Error>(false);
+                    return Ok::<bool, StoreError>(false);
                 }
                 if change.is_update {
-                    queue_pushes!(tx, &expected.id, now);
+                    enqueue_for_pass(&mut **tx, &expected.id, now).await?;
                 }
-                tx.commit().await?;
                 Ok(true)
-            }
-            .await
-        })?;
+        });
+        drop(turn);
+        self.forget_pass_heads([expected.id.as_str()]);
+        if applied && change.is_update {
+            self.push_enqueued();
+        }
         if applied {
             return Ok(match self.get_pass(&expected.id).await? {
                 Some(record) => ChangeOutcome::Applied(Box::new(record)),
@@ -352,9 +355,9 @@ impl Store {
              updated_at = $5 WHERE id = $1",
             next_last_modified("$4")
         );
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut *tx).await?;
+        let turn = self.write_turn().await;
+        in_transaction!(self, tx => async {
+            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
             for (id, fingerprint) in changed {
                 sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                     .bind(id)
@@ -362,12 +365,15 @@ impl Store {
                     .bind(fingerprint)
                     .bind(now / 1000)
                     .bind(now)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
-                queue_pushes!(tx, id, now);
+                enqueue_for_pass(&mut **tx, id, now).await?;
             }
-            tx.commit().await?;
+            Ok::<_, StoreError>(())
         });
+        drop(turn);
+        self.forget_pass_heads(changed.iter().map(|(id, _)| id.as_str()));
+        self.push_enqueued();
         Ok(())
     }
 
@@ -380,6 +386,7 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected())
         })?;
+        self.forget_pass_heads([id]);
         Ok(rows > 0)
     }
 
