@@ -1,5 +1,5 @@
 //! The outbox worker: claim → send (bounded in flight) → record in batches.
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -117,6 +117,8 @@ struct Finished {
     event: Option<NewEvent>,
     /// APNs refused this certificate: pause the template (certificate DER, APNs reason).
     pause: Option<(Vec<u8>, String)>,
+    /// APNs accepted it (successes are reported in one event per recorded batch).
+    delivered: bool,
 }
 
 /// The client to send a template's pushes with, for one claimed batch.
@@ -168,11 +170,11 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let config = &shared.config;
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
     let (finished_tx, finished_rx) = mpsc::channel::<Finished>(config.record_batch.max(1) * 2);
-    let recorder = tokio::spawn(record(shared.clone(), finished_rx));
-    let wakeup = shared.store.push_wakeup();
-    let mut last_housekeeping: Option<Instant> = None;
     let batch_id = uuid::Uuid::new_v4().to_string();
     let request_id: Arc<str> = format!("push-{batch_id}").into();
+    let recorder = tokio::spawn(record(shared.clone(), finished_rx, request_id.clone()));
+    let wakeup = shared.store.push_wakeup();
+    let mut last_housekeeping: Option<Instant> = None;
 
     'claiming: loop {
         if *stop.borrow() {
@@ -220,6 +222,7 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                             result: PushResult::Release,
                             event: None,
                             pause: None,
+                            delivered: false,
                         })
                         .await;
                 }
@@ -336,6 +339,9 @@ async fn sender_for(shared: &Shared, template_id: &str) -> Result<Option<Sender>
     }))
 }
 
+/// Token prefixes listed in one success event, at most.
+const SUCCESS_PREFIXES: usize = 20;
+
 fn token_prefix(token: &str) -> String {
     let prefix: String = token.chars().take(8).collect();
     format!("{prefix}…")
@@ -384,6 +390,7 @@ async fn send_one(shared: &Shared, claim: ClaimedPush, sender: Option<Sender>, r
             },
             event,
             pause: None,
+            delivered: false,
         };
     };
     if refused(shared, &sender.key) {
@@ -392,6 +399,7 @@ async fn send_one(shared: &Shared, claim: ClaimedPush, sender: Option<Sender>, r
             result: PushResult::Release,
             event: None,
             pause: None,
+            delivered: false,
         };
     }
     let (token, notification) = match (
@@ -410,6 +418,7 @@ async fn send_one(shared: &Shared, claim: ClaimedPush, sender: Option<Sender>, r
                 },
                 event,
                 pause: None,
+                delivered: false,
             };
         }
     };
@@ -417,11 +426,11 @@ async fn send_one(shared: &Shared, claim: ClaimedPush, sender: Option<Sender>, r
     let outcome = sender.client.send(&token, &notification).await;
     shared.metrics.observe_push_latency(started.elapsed());
     let now = now_millis();
+    let delivered = matches!(outcome, Outcome::Delivered { .. });
     let (result, event, pause) = match outcome {
         Outcome::Delivered { .. } => {
             shared.metrics.count_push_sent();
-            let event = push_event("APNS_PUSH_SUCCESS", request_id, base);
-            (PushResult::Done, Some(event), None)
+            (PushResult::Done, None, None)
         }
         Outcome::Retry { reason, retry_after } => {
             let (label, status) = match &reason {
@@ -470,6 +479,7 @@ async fn send_one(shared: &Shared, claim: ClaimedPush, sender: Option<Sender>, r
         result,
         event,
         pause,
+        delivered,
     }
 }
 
@@ -495,7 +505,7 @@ fn mark_refused(shared: &Shared, key: &str) {
 
 /// Records results in batches: whatever arrived within a few milliseconds, up to
 /// `record_batch`, in one transaction.
-async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<Finished>) {
+async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<Finished>, request_id: Arc<str>) {
     let limit = shared.config.record_batch.max(1);
     let mut batch: Vec<Finished> = Vec::with_capacity(limit);
     while let Some(first) = rx.recv().await {
@@ -511,15 +521,30 @@ async fn record(shared: Arc<Shared>, mut rx: mpsc::Receiver<Finished>) {
                 () = &mut window => break,
             }
         }
-        flush(&shared, std::mem::take(&mut batch)).await;
+        flush(&shared, std::mem::take(&mut batch), &request_id).await;
     }
 }
 
-async fn flush(shared: &Shared, batch: Vec<Finished>) {
+async fn flush(shared: &Shared, batch: Vec<Finished>, request_id: &str) {
     let now = now_millis();
     let mut events = Vec::with_capacity(batch.len());
     let mut results = Vec::with_capacity(batch.len());
+    // Successes: one event per template and pass type per recorded batch (a fan-out to 100,000
+    // devices would otherwise write 100,000 event rows, only to prune most of them).
+    let mut delivered: BTreeMap<(String, String), (u64, Vec<String>)> = BTreeMap::new();
     for finished in batch {
+        if finished.delivered {
+            let entry = delivered
+                .entry((
+                    finished.claim.template_id.clone(),
+                    finished.claim.pass_type_identifier.clone(),
+                ))
+                .or_default();
+            entry.0 += 1;
+            if entry.1.len() < SUCCESS_PREFIXES {
+                entry.1.push(token_prefix(&finished.claim.push_token));
+            }
+        }
         if let Some((cert_der, reason)) = &finished.pause {
             let template_id = &finished.claim.template_id;
             match shared
@@ -530,13 +555,9 @@ async fn flush(shared: &Shared, batch: Vec<Finished>) {
                 Ok(true) => {
                     tracing::warn!(template_id = %template_id, %reason,
                         "APNs refused the template's certificate; its pushes are paused until it is replaced");
-                    let request_id = finished
-                        .event
-                        .as_ref()
-                        .map_or_else(String::new, |e| e.request_id.clone());
                     events.push(push_event(
                         "APNS_PUSH_PAUSED",
-                        &request_id,
+                        request_id,
                         json!({ "templateId": template_id, "reason": reason }),
                     ));
                 }
@@ -546,6 +567,18 @@ async fn flush(shared: &Shared, batch: Vec<Finished>) {
         }
         events.extend(finished.event);
         results.push((finished.claim, finished.result));
+    }
+    for ((template_id, pass_type_identifier), (count, prefixes)) in delivered {
+        events.push(push_event(
+            "APNS_PUSH_SUCCESS",
+            request_id,
+            json!({
+                "templateId": template_id,
+                "passTypeIdentifier": pass_type_identifier,
+                "count": count,
+                "tokenPrefixes": prefixes,
+            }),
+        ));
     }
     // A failed write leaves the rows claimed: they are sent again when the lease runs out
     // (at least once, never lost).

@@ -14,7 +14,7 @@
 //! one it claimed.
 use std::future::Future;
 
-use super::{Backend, NewEvent, Store, StoreError, on_pool};
+use super::{Backend, NewEvent, Store, StoreError, in_transaction, on_pool};
 
 /// A connection (usually an open transaction's, `&mut *tx`) that pushes can be enqueued on.
 /// Implemented for both backends' connections; not meant to be implemented elsewhere.
@@ -208,8 +208,7 @@ impl Store {
             .filter(|(_, r)| matches!(r, PushResult::Done | PushResult::RemoveRegistrations { .. }))
             .map(|(c, _)| (c.seq, c.generation))
             .collect();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        in_transaction!(self, tx => async {
             for (claim, result) in results {
                 match result {
                     PushResult::Done => {}
@@ -222,7 +221,7 @@ impl Store {
                         .bind(claim.generation)
                         .bind(*due_at)
                         .bind(error)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                     }
                     PushResult::Release => {
@@ -233,7 +232,7 @@ impl Store {
                         .bind(claim.seq)
                         .bind(claim.generation)
                         .bind(now_ms)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                     }
                     PushResult::RemoveRegistrations { not_after_ms } => {
@@ -244,24 +243,32 @@ impl Store {
                         .bind(&claim.push_token)
                         .bind(&claim.pass_type_identifier)
                         .bind(*not_after_ms)
-                        .execute(&mut *tx)
+                        .execute(&mut **tx)
                         .await?;
                     }
                 }
             }
-            // Finished rows whose generation is still the claimed one, 400 pairs a statement.
-            for chunk in done.chunks(400) {
-                let mut builder =
-                    sqlx::QueryBuilder::new("DELETE FROM push_outbox WHERE (seq, generation) IN (");
+            // Finished rows whose generation is still the claimed one, 300 a statement. The
+            // plain `seq IN (…)` is what lets both databases find the rows through the primary
+            // key (a row-value IN alone makes SQLite scan the whole outbox).
+            for chunk in done.chunks(300) {
+                let mut builder = sqlx::QueryBuilder::new("DELETE FROM push_outbox WHERE seq IN (");
+                let mut seqs = builder.separated(", ");
+                for (seq, _) in chunk {
+                    seqs.push_bind(*seq);
+                }
+                builder.push(") AND (seq, generation) IN (");
                 builder.push_values(chunk, |mut row, (seq, generation)| {
                     row.push_bind(*seq).push_bind(*generation);
                 });
                 builder.push(")");
-                builder.build().execute(&mut *tx).await?;
+                // Not kept as a prepared statement: every batch size is a different statement,
+                // and caching them all would hold memory for nothing.
+                builder.build().persistent(false).execute(&mut **tx).await?;
             }
-            tx.commit().await?;
             Ok::<(), StoreError>(())
-        })
+        });
+        Ok(())
     }
 
     /// Pauses template `template_id`'s pushes because APNs refused certificate `signer_cert_der`,
@@ -273,12 +280,11 @@ impl Store {
         reason: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        Ok(in_transaction!(self, tx => async {
             let before: Option<Vec<u8>> =
                 sqlx::query_scalar("SELECT signer_cert_der FROM push_pauses WHERE template_id = $1")
                     .bind(template_id)
-                    .fetch_optional(&mut *tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
             sqlx::query(
                 "INSERT INTO push_pauses (template_id, signer_cert_der, reason, paused_at) \
@@ -290,7 +296,7 @@ impl Store {
             .bind(signer_cert_der)
             .bind(reason)
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             sqlx::query(
                 "UPDATE push_outbox SET due_at = $2, claimed_until = NULL \
@@ -299,45 +305,48 @@ impl Store {
             .bind(template_id)
             .bind(PARKED_DUE_AT)
             .bind(now_ms)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-            tx.commit().await?;
             Ok::<bool, StoreError>(before.as_deref() != Some(signer_cert_der))
-        })
+        }))
     }
 
     /// Housekeeping for pauses: lifts every pause whose template now has other signing material
     /// (or is gone), making its parked pushes due at once, and parks pushes enqueued for
     /// still-paused templates. Returns the ids of the templates resumed.
     pub async fn refresh_push_pauses(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        Ok(in_transaction!(self, tx => async {
             let resumed: Vec<String> = sqlx::query_scalar(
                 "DELETE FROM push_pauses WHERE NOT EXISTS (SELECT 1 FROM templates t \
                  WHERE t.id = push_pauses.template_id AND t.signer_cert_der = push_pauses.signer_cert_der) \
                  RETURNING template_id",
             )
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
             for id in &resumed {
                 sqlx::query("UPDATE push_outbox SET due_at = $2 WHERE template_id = $1 AND due_at >= $3")
                     .bind(id)
                     .bind(now_ms)
                     .bind(PARKED_DUE_AT)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
             }
-            sqlx::query(
-                "UPDATE push_outbox SET due_at = $1 WHERE due_at <= $2 \
-                 AND template_id IN (SELECT template_id FROM push_pauses)",
-            )
-            .bind(PARKED_DUE_AT)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
+            // Per paused template through the template index: no scan of the due range.
+            let paused: Vec<String> = sqlx::query_scalar("SELECT template_id FROM push_pauses")
+                .fetch_all(&mut **tx)
+                .await?;
+            for id in &paused {
+                sqlx::query(
+                    "UPDATE push_outbox SET due_at = $2 WHERE template_id = $1 AND due_at <= $3",
+                )
+                .bind(id)
+                .bind(PARKED_DUE_AT)
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
+            }
             Ok::<Vec<String>, StoreError>(resumed)
-        })
+        }))
     }
 
     /// Whether template `template_id`'s pushes are paused for its current certificate.
@@ -394,7 +403,11 @@ impl Store {
                         .push_bind(&e.data);
                 });
                 builder.push(" RETURNING seq");
-                let seqs: Vec<i64> = builder.build_query_scalar().fetch_all(&mut *tx).await?;
+                let seqs: Vec<i64> = builder
+                    .build_query_scalar()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 last_seq = last_seq.max(seqs.into_iter().max().unwrap_or(0));
             }
             sqlx::query("DELETE FROM events WHERE seq <= $1")
