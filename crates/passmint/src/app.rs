@@ -36,6 +36,8 @@ pub struct AppState {
     pub signers: SignerCache,
     /// `PASSMINT_PUBLIC_URL`, or `http://<bound address>`; no trailing slash.
     pub public_url: String,
+    /// Writes device registrations in batches (group commit).
+    pub registrar: crate::passkit::batch::Registrar,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,8 @@ pub enum LaunchError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Push(#[from] crate::push::PushError),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -79,6 +83,12 @@ impl AppState {
         }
         let metrics = Arc::new(Metrics::default());
         let events = Events::new(store.clone(), metrics.clone(), settings.max_events);
+        let registrar = crate::passkit::batch::Registrar::start(
+            store.clone(),
+            metrics.clone(),
+            settings.max_events,
+            crate::passkit::MAX_DEVICES_PER_PASS,
+        );
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -86,6 +96,7 @@ impl AppState {
             events,
             metrics,
             signers: SignerCache::default(),
+            registrar,
             public_url,
         })
     }
@@ -96,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
         .merge(ops::router())
+        .merge(crate::passkit::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)
@@ -112,10 +124,23 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LaunchError> {
+    let endpoint = crate::push::endpoint_from_settings(&state.settings)?;
+    let worker = crate::push::PushWorker::new(
+        state.store.clone(),
+        state.master_key.clone(),
+        endpoint,
+        state.metrics.clone(),
+        crate::push::WorkerConfig {
+            keep_events: state.settings.max_events,
+            ..Default::default()
+        },
+    )
+    .spawn();
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    // Requests are done: stop the push worker (in-flight pushes finish, the rest stay queued).
+    worker.shutdown().await;
+    served?;
     Ok(())
 }
 

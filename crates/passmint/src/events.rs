@@ -25,6 +25,19 @@ impl Operation {
     pub const TEMPLATE_UPDATE: Self = Self::template("CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_UPDATE");
     pub const TEMPLATE_DELETE: Self = Self::template("CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_DELETE");
 
+    pub const PASS_CREATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_CREATE");
+    pub const PASS_RETRIEVE_LIST: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_RETRIEVE_LIST");
+    pub const PASS_RETRIEVE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_RETRIEVE");
+    pub const PASS_UPDATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_UPDATE");
+    pub const PASS_DELETE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_DELETE");
+
+    const fn pass(prefix: &'static str) -> Self {
+        Self {
+            prefix,
+            category: "pass",
+        }
+    }
+
     const fn template(prefix: &'static str) -> Self {
         Self {
             prefix,

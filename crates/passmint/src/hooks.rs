@@ -1,15 +1,14 @@
 //! Side effects of domain changes, in one place.
 use crate::api::error::ApiError;
 use crate::app::AppState;
+use crate::issuing;
 use crate::store::TemplateRecord;
 
 /// Runs after a template was replaced (PUT), once the new row is stored.
 ///
-/// Today it drops the cached signer of the old revision. This is the hook for the pass-update
-/// side effects of SPEC 2.2/4: re-render the template's passes (in batches, or bump their tag
-/// and render on fetch), give the changed ones a new update tag and `last_modified`, and queue a
-/// push for each of their registrations. `before` and `after` tell whether anything that is
-/// rendered changed (a rename alone is not an update).
+/// Drops the cached signer of the old revision, then updates the passes whose rendering changed
+/// (see [`issuing::retag_template_passes`]: batches by seq, fingerprints compared, tags and
+/// pushes in the same transaction). A rename alone changes no fingerprint and pushes nothing.
 pub async fn after_template_replaced(
     state: &AppState,
     before: &TemplateRecord,
@@ -17,5 +16,9 @@ pub async fn after_template_replaced(
 ) -> Result<(), ApiError> {
     let _ = before;
     state.signers.invalidate(&after.id);
+    let updated = issuing::retag_template_passes(state, &after.id)
+        .await
+        .map_err(crate::api::passes::issue_error)?;
+    tracing::info!(template_id = %after.id, updated, "passes updated after template replace");
     Ok(())
 }

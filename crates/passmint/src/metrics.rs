@@ -20,6 +20,16 @@ struct Series {
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
     events: Mutex<BTreeMap<String, u64>>,
+    push: Mutex<PushStats>,
+}
+
+/// Push worker figures (SPEC 4): sent, failed by APNs reason, queue depth, send latency.
+#[derive(Default)]
+struct PushStats {
+    sent: u64,
+    failed: BTreeMap<String, u64>,
+    queue_depth: Option<i64>,
+    latency: Series,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -47,6 +57,69 @@ impl Metrics {
     pub fn count_event(&self, event_type: &str) {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         *events.entry(event_type.to_string()).or_default() += 1;
+    }
+
+    pub fn count_push_sent(&self) {
+        self.push.lock().unwrap_or_else(|e| e.into_inner()).sent += 1;
+    }
+
+    /// A failed push attempt, by APNs reason (or `ConnectionError`, `Timeout`…).
+    pub fn count_push_failure(&self, reason: &str) {
+        let mut push = self.push.lock().unwrap_or_else(|e| e.into_inner());
+        *push.failed.entry(reason.to_string()).or_default() += 1;
+    }
+
+    pub fn observe_push_latency(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        let mut push = self.push.lock().unwrap_or_else(|e| e.into_inner());
+        push.latency.count += 1;
+        push.latency.sum_seconds += seconds;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                push.latency.buckets[i] += 1;
+            }
+        }
+    }
+
+    pub fn set_push_queue_depth(&self, depth: i64) {
+        self.push.lock().unwrap_or_else(|e| e.into_inner()).queue_depth = Some(depth);
+    }
+
+    fn render_push(&self, out: &mut String) {
+        let push = self.push.lock().unwrap_or_else(|e| e.into_inner());
+        out.push_str("# HELP passmint_push_sent_total Pushes APNs accepted.\n");
+        out.push_str("# TYPE passmint_push_sent_total counter\n");
+        let _ = writeln!(out, "passmint_push_sent_total {}", push.sent);
+        out.push_str("# HELP passmint_push_failed_total Push attempts that failed, by reason.\n");
+        out.push_str("# TYPE passmint_push_failed_total counter\n");
+        for (reason, n) in &push.failed {
+            let _ = writeln!(
+                out,
+                "passmint_push_failed_total{{reason=\"{}\"}} {n}",
+                escape(reason)
+            );
+        }
+        if let Some(depth) = push.queue_depth {
+            out.push_str("# HELP passmint_push_queue_depth Pushes waiting in the outbox.\n");
+            out.push_str("# TYPE passmint_push_queue_depth gauge\n");
+            let _ = writeln!(out, "passmint_push_queue_depth {depth}");
+        }
+        out.push_str("# HELP passmint_push_duration_seconds Time from sending a push to APNs's answer.\n");
+        out.push_str("# TYPE passmint_push_duration_seconds histogram\n");
+        for (bound, n) in BUCKETS.iter().zip(push.latency.buckets) {
+            let _ = writeln!(out, "passmint_push_duration_seconds_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "passmint_push_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            push.latency.count
+        );
+        let _ = writeln!(
+            out,
+            "passmint_push_duration_seconds_sum {}",
+            push.latency.sum_seconds
+        );
+        let _ = writeln!(out, "passmint_push_duration_seconds_count {}", push.latency.count);
     }
 
     /// Prometheus text exposition; `templates` is the current number of templates (if known).
@@ -102,6 +175,7 @@ impl Metrics {
             let _ = writeln!(out, "passmint_events_total{{type=\"{}\"}} {n}", escape(kind));
         }
         drop(events);
+        self.render_push(&mut out);
         if let Some(templates) = templates {
             out.push_str("# HELP passmint_templates Templates stored.\n");
             out.push_str("# TYPE passmint_templates gauge\n");

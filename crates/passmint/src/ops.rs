@@ -54,11 +54,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
         api::templates::retrieve,
         api::templates::replace,
         api::templates::delete,
+        api::passes::create,
+        api::passes::list,
+        api::passes::retrieve,
+        api::passes::download,
+        api::passes::change,
+        api::passes::delete,
         api::events::list,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "templates", description = "Apple pass templates"),
+        (name = "passes", description = "Passes issued from templates"),
         (name = "events", description = "What happened, newest first"),
     )
 )]

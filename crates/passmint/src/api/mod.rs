@@ -1,8 +1,8 @@
-//! The management API (SPEC 2): templates and events. Each module owns its request and
+//! The management API (SPEC 2): templates, passes and events. Each module owns its request and
 //! response types; errors map to the wire in `error.rs` only.
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::app::AppState;
 
@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod form;
 pub mod pagination;
+pub mod passes;
 pub mod templates;
 
 /// Base path of the pass API.
@@ -35,4 +36,17 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/v2/events", get(events::list))
+        .merge(passes_router())
+}
+
+fn passes_router() -> Router<AppState> {
+    Router::new()
+        .route(BASE, post(passes::create))
+        .route(&format!("{BASE}/passes"), get(passes::list))
+        .route(
+            &format!("{BASE}/passes/{{id}}"),
+            get(passes::retrieve).patch(passes::change).delete(passes::delete),
+        )
+        .route(&format!("{BASE}/passes/{{id}}/pkpass"), get(passes::download))
+        .layer(DefaultBodyLimit::max(passes::MAX_BODY_BYTES))
 }

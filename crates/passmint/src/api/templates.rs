@@ -124,7 +124,7 @@ pub fn parse_id(id: &str) -> Result<String, ApiError> {
 }
 
 /// Records SUCCESS or FAIL for `op` and passes the result through.
-async fn finish<T>(
+pub(crate) async fn finish<T>(
     state: &AppState,
     op: Operation,
     request_id: &RequestId,

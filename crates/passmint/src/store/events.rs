@@ -5,6 +5,7 @@ impl Store {
     /// Appends an event and prunes so that about `keep` newest events remain. The prune is a
     /// range delete on the primary key below `seq - keep`: usually one row, never a scan.
     pub async fn insert_event(&self, e: &NewEvent, keep: i64) -> Result<EventRecord, StoreError> {
+        let _turn = self.write_turn().await;
         let record = on_pool!(self, pool => {
             sqlx::query_as::<_, EventRecord>(
                 "INSERT INTO events (id, type, category, timestamp, request_id, data) \

@@ -26,11 +26,17 @@ mod device_logs;
 mod error;
 mod events;
 mod models;
+pub mod outbox;
+mod pass_heads;
+mod passes;
+mod registrations;
 mod templates;
 mod tokens;
 
 pub use error::StoreError;
 pub use models::*;
+pub use passes::{ChangeOutcome, NewPass, PassChange, PassHead, PassRecord, PassRenderRow, unix_secs};
+pub use registrations::{NewRegistration, RegisterOutcome};
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
@@ -97,6 +103,12 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// Raised after pushes were enqueued, so this process's push worker starts at once.
+    push_wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// Serialises this process's SQLite writes on the hot paths (see [`Store::write_turn`]).
+    write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Pass heads cached for the device hot path (SQLite only; see `pass_heads.rs`).
+    pass_heads: std::sync::Arc<pass_heads::PassHeads>,
 }
 
 /// How long a request waits for a connection before the store reports itself unavailable.
@@ -145,7 +157,12 @@ impl Store {
                 "database URL must start with sqlite:// or postgres://".into(),
             ));
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            push_wakeup: Default::default(),
+            write_turn: Default::default(),
+            pass_heads: Default::default(),
+        })
     }
 
     /// Applies any migration not yet applied (idempotent; safe with several processes).
@@ -192,6 +209,21 @@ impl Store {
         Ok(tag)
     }
 
+    /// On SQLite, waits for this process's turn to write (`None` on PostgreSQL, where writers
+    /// don't block each other this way).
+    ///
+    /// Why: SQLite has one writer at a time, and a connection that finds the database locked
+    /// waits in SQLite's busy handler, which *sleeps* (1, 2, 5, 10… ms) before retrying. Under
+    /// load (many registrations and events at once) writers then spend most of their time
+    /// asleep. Queueing them in-process on an async mutex instead hands the lock over at once:
+    /// registration throughput went from ~2k/s to several times that on the load benchmark.
+    pub async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite(_) => Some(self.write_turn.lock().await),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     /// Closes every connection; later calls fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
@@ -226,17 +258,23 @@ fn embedded(files: &[(i64, &'static str, &'static str)]) -> Migrator {
 use sqlx::SqlSafeStr;
 
 fn sqlite_migrator() -> Migrator {
-    embedded(&[(
-        1,
-        "initial",
-        include_str!("../../migrations/sqlite/0001_initial.sql"),
-    )])
+    embedded(&[
+        (
+            1,
+            "initial",
+            include_str!("../../migrations/sqlite/0001_initial.sql"),
+        ),
+        (3, "push", include_str!("../../migrations/sqlite/0003_push.sql")),
+    ])
 }
 
 fn postgres_migrator() -> Migrator {
-    embedded(&[(
-        1,
-        "initial",
-        include_str!("../../migrations/postgres/0001_initial.sql"),
-    )])
+    embedded(&[
+        (
+            1,
+            "initial",
+            include_str!("../../migrations/postgres/0001_initial.sql"),
+        ),
+        (3, "push", include_str!("../../migrations/postgres/0003_push.sql")),
+    ])
 }

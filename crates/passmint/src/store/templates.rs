@@ -151,6 +151,8 @@ impl Store {
                 .await
                 .map(|r| r.rows_affected())
         })?;
+        // Its passes went by cascade: no cached head may authorise them any more.
+        self.forget_all_pass_heads();
         Ok(result > 0)
     }
 

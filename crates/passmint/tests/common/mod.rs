@@ -1,3 +1,4 @@
 #![allow(dead_code)]
 pub mod db;
+pub mod passes;
 pub mod server;

@@ -1,0 +1,1 @@
+-- Plain GET of the static file (the baseline).

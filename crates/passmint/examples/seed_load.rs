@@ -1,0 +1,134 @@
+//! Seeds a passmint data dir for the load benchmark (`bench/load.sh`), straight through the
+//! store: one template (the example store card, signed by a fresh dev chain), N passes with
+//! predictable serials and tokens, and two device registrations per pass.
+//!
+//! `cargo run --release -p passmint --example seed_load -- DATA_DIR PUBLIC_URL PASSES`
+//!
+//! Pass `i` has serial `bench-<i>` and token `bench-token-<i>-0123456789abcdef0123456789` (so
+//! the wrk scripts can compute them); device `bench-device-<d>` is registered for passes `d`
+//! and `d+1`. Predictable tokens are for this benchmark database only: the server gives real
+//! passes random ones. Prints the template id.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use passmint::issuing::{self, PassContent};
+use passmint::signer::seal_identity;
+use passmint::store::{NewPass, NewTemplate};
+use passmint::{AppState, Settings};
+use pkpass::dev_certs::SignerOptions;
+use pkpass::{SigningIdentity, SigningMaterial};
+
+fn zip_dir(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default();
+        let mut stack = vec![(dir.to_path_buf(), String::new())];
+        while let Some((path, prefix)) = stack.pop() {
+            for entry in std::fs::read_dir(&path)? {
+                let entry = entry?;
+                let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+                if entry.path().is_dir() {
+                    stack.push((entry.path(), format!("{name}/")));
+                } else {
+                    zip.start_file(name.as_str(), options)?;
+                    zip.write_all(&std::fs::read(entry.path())?)?;
+                }
+            }
+        }
+        zip.finish()?;
+    }
+    Ok(out.into_inner())
+}
+
+pub fn bench_token(i: usize) -> String {
+    format!("bench-token-{i}-0123456789abcdef0123456789")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, data_dir, public_url, passes] = args.as_slice() else {
+        anyhow::bail!("usage: seed_load DATA_DIR PUBLIC_URL PASSES");
+    };
+    let passes: usize = passes.parse().context("PASSES must be a number")?;
+    let mut settings = Settings::for_data_dir(&PathBuf::from(data_dir));
+    settings.public_url = Some(public_url.trim_end_matches('/').to_string());
+    let state = AppState::prepare(settings, "127.0.0.1:0".parse()?).await?;
+
+    let options = SignerOptions::default();
+    let chain = pkpass::dev_certs::generate(&options)?;
+    let identity = SigningIdentity::load(SigningMaterial {
+        signer_cert: &chain.signer_cert_pem,
+        signer_key: &chain.signer_key_pkcs8_pem,
+        passphrase: None,
+        wwdr: &chain.wwdr_pem,
+    })?;
+    let template_id = uuid::Uuid::new_v4().to_string();
+    let sealed = seal_identity(&state.master_key, &template_id, &identity)?;
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/storecard.pass");
+    state
+        .store
+        .insert_template(&NewTemplate {
+            id: template_id.clone(),
+            name: "Load benchmark card".into(),
+            file_name: "bench.pkpass".into(),
+            team_identifier: options.team_identifier.clone(),
+            pass_type_identifier: options.pass_type_identifier.clone(),
+            template_zip: zip_dir(&examples)?,
+            signer_cert_der: sealed.signer_cert_der,
+            wwdr_der: sealed.wwdr_der,
+            signer_key_sealed: sealed.signer_key_sealed,
+            certificate_expires_at: identity.expires_at(),
+        })
+        .await?;
+    let loaded = issuing::template(&state, &template_id)
+        .await?
+        .context("the template just stored is missing")?;
+    let url = issuing::web_service_url(&state);
+    let payload: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(examples.join("../payload.json"))?)?;
+    let mut ids = Vec::with_capacity(passes);
+    for i in 0..passes {
+        let content = PassContent {
+            serial_number: format!("bench-{i}"),
+            auth_token: bench_token(i),
+            payload: payload.clone(),
+            overrides: serde_json::json!({}),
+            voided: false,
+        };
+        let fingerprint = issuing::fingerprint_now(&loaded, &url, &content)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        state
+            .store
+            .insert_pass(&NewPass {
+                id: id.clone(),
+                template_id: template_id.clone(),
+                pass_type_identifier: options.pass_type_identifier.clone(),
+                serial_number: content.serial_number,
+                auth_token: content.auth_token,
+                payload: payload.to_string(),
+                overrides: "{}".into(),
+                voided: false,
+                fingerprint: fingerprint.to_vec(),
+            })
+            .await?;
+        ids.push(id);
+    }
+    for d in 0..passes {
+        let device = format!("bench-device-{d}");
+        let token = hex::encode(openssl::sha::sha256(device.as_bytes()));
+        for pass in [d, (d + 1) % passes] {
+            state
+                .store
+                .register_device(&device, &ids[pass], &options.pass_type_identifier, &token, 1000)
+                .await?;
+        }
+    }
+    state.store.close().await;
+    println!("{template_id}");
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! The latest version of a pass, for a device.
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_TYPE, IF_MODIFIED_SINCE, LAST_MODIFIED};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{PasskitError, authorize};
+use crate::api::passes::{PKPASS_TYPE, http_date, render_stored};
+use crate::app::AppState;
+
+/// `GET /passkit/v1/passes/{passType}/{serial}` (and HEAD): 200 with the signed pass and
+/// `Last-Modified`; 304 when `If-Modified-Since` is at or after the pass's `Last-Modified`
+/// (decided from the token lookup alone: no payload loaded, nothing rendered); 401.
+pub async fn latest(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, PasskitError> {
+    let Path((pass_type, serial)) = p.map_err(|_| PasskitError::BadRequest("path"))?;
+    let head = authorize(&state, &headers, &pass_type, &serial).await?;
+    let last_modified =
+        HeaderValue::from_str(&http_date(head.last_modified)).map_err(|_| PasskitError::Internal)?;
+    let since = headers
+        .get(IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok());
+    if since.is_some_and(|s| s >= head.last_modified) {
+        return Ok((StatusCode::NOT_MODIFIED, [(LAST_MODIFIED, last_modified)]).into_response());
+    }
+    let content_type = HeaderValue::from_static(PKPASS_TYPE);
+    if method == Method::HEAD {
+        return Ok((
+            StatusCode::OK,
+            [(CONTENT_TYPE, content_type), (LAST_MODIFIED, last_modified)],
+        )
+            .into_response());
+    }
+    let pass = state
+        .store
+        .get_pass(&head.id)
+        .await?
+        .ok_or(PasskitError::Unauthorized)?;
+    let bytes = render_stored(&state, &pass).await?;
+    // The pass may have changed between the two reads: its own Last-Modified goes out.
+    let last_modified =
+        HeaderValue::from_str(&http_date(pass.last_modified)).map_err(|_| PasskitError::Internal)?;
+    Ok((
+        StatusCode::OK,
+        [(CONTENT_TYPE, content_type), (LAST_MODIFIED, last_modified)],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,246 @@
+//! Device registrations (Apple's PassKit web service): one row per (device, pass) with the
+//! device's push token.
+use super::{Store, StoreError, now_millis, on_pool};
+
+/// How a registration request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// A new registration (Apple: 201).
+    Created,
+    /// The device was already registered; its push token is refreshed (Apple: 200).
+    Refreshed,
+    /// The pass already has `cap` devices; nothing stored.
+    TooMany,
+}
+
+impl Store {
+    /// Registers `device` for pass `pass_id`, or refreshes its push token. At most `cap`
+    /// devices per pass.
+    ///
+    /// One statement (its own transaction on both backends, so the common case costs one round
+    /// trip): insert unless the pass already has `cap` devices, or on conflict refresh the
+    /// token. `created_at = now` tells a new row from a refreshed one. Only when nothing was
+    /// written (the pass is at its cap) does a second query tell a refresh of a device already
+    /// registered (allowed) from a new device (refused). On PostgreSQL, concurrent first
+    /// registrations of one pass may overshoot the cap by the number racing, which still
+    /// bounds storage.
+    pub async fn register_device(
+        &self,
+        device: &str,
+        pass_id: &str,
+        pass_type_identifier: &str,
+        push_token: &str,
+        cap: i64,
+    ) -> Result<RegisterOutcome, StoreError> {
+        let _turn = self.write_turn().await;
+        let now = now_millis();
+        let created_at: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "INSERT INTO registrations (device_library_identifier, pass_id, \
+                 pass_type_identifier, push_token, created_at, updated_at) \
+                 SELECT $1, $2, $3, $4, $5, $5 \
+                 WHERE (SELECT COUNT(*) FROM registrations WHERE pass_id = $2) < $6 \
+                 ON CONFLICT (device_library_identifier, pass_id) \
+                 DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at \
+                 RETURNING created_at",
+            )
+            .bind(device)
+            .bind(pass_id)
+            .bind(pass_type_identifier)
+            .bind(push_token)
+            .bind(now)
+            .bind(cap)
+            .persistent(true)
+            .fetch_optional(pool)
+            .await
+        })?;
+        match created_at {
+            Some(at) if at == now => Ok(RegisterOutcome::Created),
+            Some(_) => Ok(RegisterOutcome::Refreshed),
+            None => {
+                let refreshed = on_pool!(self, pool => {
+                    sqlx::query(
+                        "UPDATE registrations SET push_token = $3, updated_at = $4 \
+                         WHERE device_library_identifier = $1 AND pass_id = $2",
+                    )
+                    .bind(device)
+                    .bind(pass_id)
+                    .bind(push_token)
+                    .bind(now)
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                })?;
+                Ok(if refreshed > 0 {
+                    RegisterOutcome::Refreshed
+                } else {
+                    RegisterOutcome::TooMany
+                })
+            }
+        }
+    }
+
+    /// Removes `device`'s registration for `pass_id`; `false` if there was none.
+    pub async fn unregister_device(&self, device: &str, pass_id: &str) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
+        let rows = on_pool!(self, pool => {
+            sqlx::query(
+                "DELETE FROM registrations WHERE device_library_identifier = $1 AND pass_id = $2",
+            )
+            .bind(device)
+            .bind(pass_id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        Ok(rows > 0)
+    }
+
+    /// Serial numbers (with their tags) of the passes of `pass_type_identifier` that `device`
+    /// is registered for and that were updated after tag `since` (all when `None`). One index
+    /// range on (device, pass type), then the pass by primary key.
+    pub async fn serials_updated_since(
+        &self,
+        device: &str,
+        pass_type_identifier: &str,
+        since: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT p.serial_number, p.update_tag FROM registrations r \
+                 JOIN passes p ON p.id = r.pass_id \
+                 WHERE r.device_library_identifier = $1 AND r.pass_type_identifier = $2 \
+                 AND p.update_tag > $3 ORDER BY p.update_tag LIMIT $4",
+            )
+            .bind(device)
+            .bind(pass_type_identifier)
+            .bind(since.unwrap_or(i64::MIN))
+            .bind(limit)
+            .persistent(true)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+
+    /// Push tokens registered for a pass (distinct).
+    pub async fn push_tokens_for_pass(&self, pass_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_scalar::<_, String>(
+                "SELECT DISTINCT push_token FROM registrations WHERE pass_id = $1 ORDER BY push_token",
+            )
+            .bind(pass_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+}
+
+/// One registration of a batch.
+#[derive(Debug, Clone)]
+pub struct NewRegistration {
+    pub device: String,
+    pub pass_id: String,
+    pub pass_type_identifier: String,
+    pub push_token: String,
+}
+
+impl Store {
+    /// Registers a batch of devices in one transaction (group commit: one lock hand-over and
+    /// one WAL commit for many registrations), with the events `event_for` makes of each
+    /// outcome, pruning events to `keep_events`. Same rules per registration as
+    /// [`Store::register_device`].
+    pub async fn register_devices(
+        &self,
+        batch: &[NewRegistration],
+        cap: i64,
+        event_for: impl Fn(usize, RegisterOutcome) -> Option<super::NewEvent> + Send + Sync,
+        keep_events: i64,
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
+        let _turn = self.write_turn().await;
+        let now = now_millis();
+        let outcomes = super::in_transaction!(self, tx => async {
+            let mut outcomes = Vec::with_capacity(batch.len());
+            let mut events = Vec::new();
+            for (i, r) in batch.iter().enumerate() {
+                let created_at: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO registrations (device_library_identifier, pass_id, \
+                     pass_type_identifier, push_token, created_at, updated_at) \
+                     SELECT $1, $2, $3, $4, $5, $5 \
+                     WHERE (SELECT COUNT(*) FROM registrations WHERE pass_id = $2) < $6 \
+                     ON CONFLICT (device_library_identifier, pass_id) \
+                     DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at \
+                     RETURNING created_at",
+                )
+                .bind(&r.device)
+                .bind(&r.pass_id)
+                .bind(&r.pass_type_identifier)
+                .bind(&r.push_token)
+                .bind(now)
+                .bind(cap)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let outcome = match created_at {
+                    // Registered earlier in this same batch counts as a refresh.
+                    Some(at) if at == now && !batch_has_earlier(batch, r) => RegisterOutcome::Created,
+                    Some(_) => RegisterOutcome::Refreshed,
+                    None => {
+                        let refreshed = sqlx::query(
+                            "UPDATE registrations SET push_token = $3, updated_at = $4 \
+                             WHERE device_library_identifier = $1 AND pass_id = $2",
+                        )
+                        .bind(&r.device)
+                        .bind(&r.pass_id)
+                        .bind(&r.push_token)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?
+                        .rows_affected();
+                        if refreshed > 0 {
+                            RegisterOutcome::Refreshed
+                        } else {
+                            RegisterOutcome::TooMany
+                        }
+                    }
+                };
+                events.extend(event_for(i, outcome));
+                outcomes.push(outcome);
+            }
+            // All of the batch's events in one statement (6 binds a row: 256 rows stay far
+            // below both backends' bind limits).
+            if !events.is_empty() {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO events (id, type, category, timestamp, request_id, data) ",
+                );
+                insert.push_values(&events, |mut row, e: &super::NewEvent| {
+                    row.push_bind(&e.id)
+                        .push_bind(&e.event_type)
+                        .push_bind(&e.category)
+                        .push_bind(e.timestamp)
+                        .push_bind(&e.request_id)
+                        .push_bind(&e.data);
+                });
+                insert.push(" RETURNING seq");
+                let seqs: Vec<i64> = insert.build_query_scalar().fetch_all(&mut **tx).await?;
+                let last_seq = seqs.into_iter().max().unwrap_or(0);
+                sqlx::query("DELETE FROM events WHERE seq <= $1")
+                    .bind(last_seq - keep_events.max(1))
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok::<_, StoreError>(outcomes)
+        });
+        Ok(outcomes)
+    }
+}
+
+/// Whether `r` (by address) follows another registration of the same device and pass in
+/// `batch`.
+fn batch_has_earlier(batch: &[NewRegistration], r: &NewRegistration) -> bool {
+    batch
+        .iter()
+        .take_while(|o| !std::ptr::eq(*o, r))
+        .any(|o| o.device == r.device && o.pass_id == r.pass_id)
+}
