@@ -597,6 +597,36 @@ async fn shutdown_leaves_unsent_pushes_queued(db: &TestDb) {
     assert_eq!(claimable.len() as i64, 200 - sent);
 }
 
+async fn honours_the_retry_after_of_a_429(db: &TestDb) {
+    let f = Fixture::new(db).await;
+    let pass = f.add_pass().await;
+    f.register(&pass, "device", &token(11), now_millis()).await;
+    f.apns.reply(Reply::Status {
+        status: 429,
+        reason: "TooManyRequests".into(),
+        timestamp: None,
+        retry_after: Some(3600),
+    });
+    let before = now_millis();
+    f.enqueue_pass(&pass).await;
+    let worker = f.worker();
+    f.wait_for(
+        "SELECT COALESCE(MAX(attempts), 0) FROM push_outbox",
+        "the failed attempt recorded",
+        |n| n >= 1,
+    )
+    .await;
+    worker.shutdown().await;
+    let due_at = scalar!(f.store, i64, "SELECT due_at FROM push_outbox");
+    // The fast test backoff is at most 200 ms; APNs asked for an hour.
+    assert!(
+        due_at >= before + 3_600_000,
+        "due {} ms after the push",
+        due_at - before
+    );
+    assert_eq!(f.apns.request_count(), 1);
+}
+
 on_both_backends! {
     sends_one_push_per_registered_token_with_topic_body_and_certificate => sends_one_push_per_registered_token_with_topic_body_and_certificate;
     retries_after_500_503_429_and_a_dropped_connection => retries_after_500_503_429_and_a_dropped_connection;
@@ -608,4 +638,5 @@ on_both_backends! {
     pauses_a_template_whose_certificate_apns_refuses_until_it_is_replaced => pauses_a_template_whose_certificate_apns_refuses_until_it_is_replaced;
     two_workers_sharing_a_database_send_every_token_exactly_once => two_workers_sharing_a_database_send_every_token_exactly_once;
     shutdown_leaves_unsent_pushes_queued => shutdown_leaves_unsent_pushes_queued;
+    honours_the_retry_after_of_a_429 => honours_the_retry_after_of_a_429;
 }

@@ -120,6 +120,8 @@ async fn a_pass_update_pushes_each_registered_device_once_and_a_410_unregisters_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(apns.request_count(), 1, "exactly one push");
+    let metrics = server.get("/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("passmint_push_sent_total 1"), "{metrics}");
 
     // The device asks what changed and fetches the new version.
     let serials: Value = server
@@ -171,5 +173,109 @@ async fn a_pass_update_pushes_each_registered_device_once_and_a_410_unregisters_
         .await
         .unwrap();
     assert_eq!(events["data"][0]["data"]["reason"], "Unregistered");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_template_put_that_changes_the_passes_pushes_every_registered_token() {
+    let apns = apns_testserver::TestServer::builder()
+        .accept_any_client_certificate()
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("apns-ca.pem");
+    std::fs::write(&ca_file, apns.ca_pem()).unwrap();
+    let mut s = settings(&dir.path().join("data"));
+    s.apns_url = apns.url();
+    s.apns_ca_file = Some(ca_file);
+    let server = TestServer::start(s).await;
+
+    let chain = chain();
+    let upload = Upload::valid(&chain);
+    let template = server.create(&upload).await;
+    let template_id = template["id"].as_str().unwrap().to_string();
+    let token_a = "aa".repeat(32);
+    let token_b = "bb".repeat(32);
+    // Three passes; the first and third are on devices sharing one push token.
+    for (n, push_token) in [(1, &token_a), (2, &token_b), (3, &token_a)] {
+        let payload = json!({ "member": { "id": format!("M-{n}"), "name": "Ada", "tier": "Gold" }, "points": n, "balance": 1.5 });
+        let issued = server
+            .client
+            .post(server.at(BASE))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "templateId": template_id, "payload": payload }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(issued.status(), 201);
+        let pass = pass_json(&issued.bytes().await.unwrap());
+        let registered = server
+            .client
+            .post(server.at(&format!(
+                "/passkit/v1/devices/device-{n}/registrations/{}/{}",
+                pass["passTypeIdentifier"].as_str().unwrap(),
+                pass["serialNumber"].as_str().unwrap()
+            )))
+            .header(
+                "authorization",
+                format!("ApplePass {}", pass["authenticationToken"].as_str().unwrap()),
+            )
+            .json(&json!({ "pushToken": push_token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(registered.status(), 201);
+    }
+    assert_eq!(apns.request_count(), 0, "registering pushes nothing");
+
+    // A new background colour changes every rendered pass.
+    let mut entries = Vec::new();
+    let root = common::server::examples_dir();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            for sub in std::fs::read_dir(&path).unwrap() {
+                let sub = sub.unwrap().path();
+                let sub_name = sub.file_name().unwrap().to_string_lossy().to_string();
+                entries.push((format!("{name}/{sub_name}"), std::fs::read(&sub).unwrap()));
+            }
+        } else if name == "pass.json" {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let changed = text.replace("rgb(60, 65, 76)", "rgb(10, 20, 30)");
+            assert_ne!(text, changed);
+            entries.push((name, changed.into_bytes()));
+        } else {
+            entries.push((name, std::fs::read(&path).unwrap()));
+        }
+    }
+    let mut replacement = upload.clone();
+    replacement.template = Some(common::server::zip_entries(&entries));
+    let put = server
+        .put_form(&format!("{BASE}/templates/{template_id}"), replacement.form())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let tokens: std::collections::BTreeSet<String> = apns
+            .requests()
+            .into_iter()
+            .filter_map(|r| r.device_token)
+            .collect();
+        if tokens.len() == 2 && server.state.store.push_queue_depth().await.unwrap() == 0 {
+            assert_eq!(tokens, [token_a.clone(), token_b.clone()].into_iter().collect());
+            break;
+        }
+        assert!(Instant::now() < deadline, "pushes so far: {tokens:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for r in apns.requests() {
+        assert_eq!(r.header("apns-topic"), Some("pass.com.example.test"));
+        assert_eq!(r.reply, Reply::Success);
+    }
     server.stop().await;
 }

@@ -175,14 +175,21 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let recorder = tokio::spawn(record(shared.clone(), finished_rx, request_id.clone()));
     let wakeup = shared.store.push_wakeup();
     let mut last_housekeeping: Option<Instant> = None;
+    let mut last_count: Option<Instant> = None;
 
     'claiming: loop {
         if *stop.borrow() {
             break;
         }
         if last_housekeeping.is_none_or(|t| t.elapsed() >= config.poll_interval) {
-            housekeeping(&shared, &request_id).await;
+            // Counting a large outbox is not free (PostgreSQL scans it): refresh the gauge less
+            // often than the pauses.
+            let count = last_count.is_none_or(|t| t.elapsed() >= QUEUE_GAUGE_INTERVAL);
+            housekeeping(&shared, &request_id, count).await;
             last_housekeeping = Some(Instant::now());
+            if count {
+                last_count = last_housekeeping;
+            }
         }
         let now = now_millis();
         let lease_ms = i64::try_from(config.lease.as_millis()).unwrap_or(i64::MAX / 4);
@@ -250,7 +257,7 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 
 /// Lifts pauses whose template got new signing material, re-parks pushes of paused templates,
 /// and refreshes the queue gauge.
-async fn housekeeping(shared: &Shared, request_id: &str) {
+async fn housekeeping(shared: &Shared, request_id: &str, count: bool) {
     match shared.store.refresh_push_pauses(now_millis()).await {
         Ok(resumed) => {
             let events: Vec<NewEvent> = resumed
@@ -264,9 +271,11 @@ async fn housekeeping(shared: &Shared, request_id: &str) {
         }
         Err(error) => tracing::warn!(%error, "cannot refresh push pauses"),
     }
-    match shared.store.push_queue_depth().await {
-        Ok(depth) => shared.metrics.set_push_queue_depth(depth),
-        Err(error) => tracing::warn!(%error, "cannot count queued pushes"),
+    if count {
+        match shared.store.push_queue_depth().await {
+            Ok(depth) => shared.metrics.set_push_queue_depth(depth),
+            Err(error) => tracing::warn!(%error, "cannot count queued pushes"),
+        }
     }
 }
 
@@ -300,6 +309,9 @@ async fn sender_for(shared: &Shared, template_id: &str) -> Result<Option<Sender>
         .await
         .map_err(|e| e.to_string())?
     else {
+        // The template is gone: so is any use for its connection.
+        let prefix = format!("{template_id}:");
+        shared.apns.retain(|k| !k.starts_with(&prefix));
         return Ok(None);
     };
     let key = format!("{template_id}:{}", hex::encode(Sha256::digest(&cert_der)));
@@ -338,6 +350,9 @@ async fn sender_for(shared: &Shared, template_id: &str) -> Result<Option<Sender>
         cert_der: Arc::new(material.signer_cert_der),
     }))
 }
+
+/// How often the queue depth gauge is refreshed.
+const QUEUE_GAUGE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Token prefixes listed in one success event, at most.
 const SUCCESS_PREFIXES: usize = 20;

@@ -171,6 +171,8 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedPush>, StoreError> {
+        // Queue behind this process's other SQLite writers instead of in the busy handler.
+        let _turn = self.write_turn().await;
         let claimed = match &self.backend {
             Backend::Sqlite(pool) => {
                 sqlx::query_as::<_, ClaimedPush>(CLAIM_SQLITE)
@@ -200,6 +202,8 @@ impl Store {
         results: &[(ClaimedPush, PushResult)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        // Queue behind this process's other SQLite writers instead of in the busy handler.
+        let _turn = self.write_turn().await;
         if results.is_empty() {
             return Ok(());
         }
@@ -280,6 +284,8 @@ impl Store {
         reason: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        // Queue behind this process's other SQLite writers instead of in the busy handler.
+        let _turn = self.write_turn().await;
         Ok(in_transaction!(self, tx => async {
             let before: Option<Vec<u8>> =
                 sqlx::query_scalar("SELECT signer_cert_der FROM push_pauses WHERE template_id = $1")
@@ -315,6 +321,8 @@ impl Store {
     /// (or is gone), making its parked pushes due at once, and parks pushes enqueued for
     /// still-paused templates. Returns the ids of the templates resumed.
     pub async fn refresh_push_pauses(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
+        // Queue behind this process's other SQLite writers instead of in the busy handler.
+        let _turn = self.write_turn().await;
         Ok(in_transaction!(self, tx => async {
             let resumed: Vec<String> = sqlx::query_scalar(
                 "DELETE FROM push_pauses WHERE NOT EXISTS (SELECT 1 FROM templates t \
@@ -383,8 +391,11 @@ impl Store {
     }
 
     /// Appends many events in one transaction and prunes to about `keep` newest (the push
-    /// worker records one event per push, so one round trip per push would cap throughput).
+    /// worker records one event per failed push and per recorded batch; a round trip each would
+    /// cap throughput).
     pub async fn insert_events_batch(&self, events: &[NewEvent], keep: i64) -> Result<(), StoreError> {
+        // Queue behind this process's other SQLite writers instead of in the busy handler.
+        let _turn = self.write_turn().await;
         let Some(_) = events.first() else { return Ok(()) };
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
