@@ -2,6 +2,8 @@
 //! (SPEC 2.2): tags, Last-Modified, 304s, 401s, hostile input.
 mod common;
 
+use common::db::TestDb;
+
 use common::passes::{Fixture, Issued, example_payload, push_token_for, registration_path, unzip};
 use common::server::{BASE, Upload, template_zip, zip_entries};
 use serde_json::{Value, json};
@@ -65,9 +67,8 @@ async fn put_template(f: &Fixture, upload: &Upload) {
     assert_eq!(status, 200, "{body}");
 }
 
-#[tokio::test]
-async fn every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push() {
-    let f = Fixture::start().await;
+async fn every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push(db: &TestDb) {
+    let f = Fixture::start_on(&db.url).await;
     let (pass, tag) = registered(&f, "dev-a").await;
     f.assert_pushes_settled("token-dev-a", 0).await;
 
@@ -106,9 +107,8 @@ async fn every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push
     f.stop().await;
 }
 
-#[tokio::test]
-async fn a_no_op_patch_and_a_template_rename_are_not_updates() {
-    let f = Fixture::start().await;
+async fn a_no_op_patch_and_a_template_rename_are_not_updates(db: &TestDb) {
+    let f = Fixture::start_on(&db.url).await;
     let (pass, tag) = registered(&f, "dev-b").await;
     let (before, _) = f.fetch_pass_json(&pass).await;
 
@@ -134,9 +134,8 @@ async fn a_no_op_patch_and_a_template_rename_are_not_updates() {
     f.stop().await;
 }
 
-#[tokio::test]
-async fn two_updates_within_one_second_are_never_answered_304() {
-    let f = Fixture::start().await;
+async fn two_updates_within_one_second_are_never_answered_304(db: &TestDb) {
+    let f = Fixture::start_on(&db.url).await;
     let (pass, _) = registered(&f, "dev-c").await;
     let (first, _) = f.fetch_pass_json(&pass).await;
     let mut payload = example_payload();
@@ -219,9 +218,8 @@ async fn status_with_auth(f: &Fixture, method: reqwest::Method, path: &str, auth
     request.send().await.unwrap().status().as_u16()
 }
 
-#[tokio::test]
-async fn answers_401_to_a_missing_malformed_or_wrong_token_and_an_unknown_pass() {
-    let f = Fixture::start().await;
+async fn answers_401_to_a_missing_malformed_or_wrong_token_and_an_unknown_pass(db: &TestDb) {
+    let f = Fixture::start_on(&db.url).await;
     let pass = f.issue(None).await;
     let other = f.issue(None).await;
     let good = format!("ApplePass {}", pass.token);
@@ -544,4 +542,11 @@ async fn records_device_events() {
         );
     }
     f.stop().await;
+}
+
+on_both_backends! {
+    every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push => every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push;
+    a_no_op_patch_and_a_template_rename_are_not_updates => a_no_op_patch_and_a_template_rename_are_not_updates;
+    two_updates_within_one_second_are_never_answered_304 => two_updates_within_one_second_are_never_answered_304;
+    answers_401_to_a_missing_malformed_or_wrong_token_and_an_unknown_pass => answers_401_to_a_missing_malformed_or_wrong_token_and_an_unknown_pass;
 }
