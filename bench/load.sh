@@ -20,7 +20,7 @@ if ! need wrk || ! [ -x /usr/sbin/nginx ]; then
   apt-get install -y wrk nginx-light >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk nginx-light >/dev/null; }
 fi
 
-cargo build --release -p passmint --bin passmint --example seed_load --quiet
+[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -p passmint --bin passmint --example seed_load --quiet
 
 tmp=$(mktemp -d)
 server_pid=""

@@ -2,6 +2,8 @@
 //! (SPEC 2.2): tags, Last-Modified, 304s, 401s, hostile input.
 mod common;
 
+use common::db::TestDb;
+
 use common::passes::{Fixture, Issued, example_payload, push_token_for, registration_path, unzip};
 use common::server::{BASE, Upload, template_zip, zip_entries};
 use serde_json::{Value, json};
@@ -65,9 +67,8 @@ async fn put_template(f: &Fixture, upload: &Upload) {
     assert_eq!(status, 200, "{body}");
 }
 
-#[tokio::test]
-async fn every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push() {
-    let f = Fixture::start().await;
+async fn every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push(db: &TestDb) {
+    let f = Fixture::start_on(&db.url).await;
     let (pass, tag) = registered(&f, "dev-a").await;
     f.assert_pushes_settled("token-dev-a", 0).await;
 
@@ -106,9 +107,8 @@ async fn every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push
     f.stop().await;
 }
 
-#[tokio::test]
-async fn a_no_op_patch_and_a_template_rename_are_not_updates() {
-    let f = Fixture::start().await;
+async fn a_no_op_patch_and_a_template_rename_are_not_updates(db: &TestDb) {
+    let f = Fixture::start_on(&db.url).await;
     let (pass, tag) = registered(&f, "dev-b").await;
     let (before, _) = f.fetch_pass_json(&pass).await;
 
@@ -134,9 +134,8 @@ async fn a_no_op_patch_and_a_template_rename_are_not_updates() {
     f.stop().await;
 }
 
-#[tokio::test]
-async fn two_updates_within_one_second_are_never_answered_304() {
-    let f = Fixture::start().await;
+async fn two_updates_within_one_second_are_never_answered_304(db: &TestDb) {
+    let f = Fixture::start_on(&db.url).await;
     let (pass, _) = registered(&f, "dev-c").await;
     let (first, _) = f.fetch_pass_json(&pass).await;
     let mut payload = example_payload();
@@ -219,9 +218,8 @@ async fn status_with_auth(f: &Fixture, method: reqwest::Method, path: &str, auth
     request.send().await.unwrap().status().as_u16()
 }
 
-#[tokio::test]
-async fn answers_401_to_a_missing_malformed_or_wrong_token_and_an_unknown_pass() {
-    let f = Fixture::start().await;
+async fn answers_401_to_a_missing_malformed_or_wrong_token_and_an_unknown_pass(db: &TestDb) {
+    let f = Fixture::start_on(&db.url).await;
     let pass = f.issue(None).await;
     let other = f.issue(None).await;
     let good = format!("ApplePass {}", pass.token);
@@ -544,4 +542,74 @@ async fn records_device_events() {
         );
     }
     f.stop().await;
+}
+
+/// Many registrations at once (they are group-committed): each new device gets 201, a device
+/// sending twice ends registered once with one of its tokens, and the count is exact.
+async fn registers_many_devices_at_once(db: &TestDb) {
+    let f = Fixture::start_on(&db.url).await;
+    let pass = f.issue(None).await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let device = if i < 50 {
+            format!("many-{i}")
+        } else {
+            "many-twice".to_string()
+        };
+        let url = f.server.at(&registration_path(&device, &pass));
+        let client = f.server.client.clone();
+        let auth = format!("ApplePass {}", pass.token);
+        let token = push_token_for(&format!("push-{i}"));
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .header("authorization", auth)
+                .json(&json!({ "pushToken": token }))
+                .send()
+                .await
+                .unwrap();
+            (i, r.status().as_u16())
+        }));
+    }
+    let mut twice = Vec::new();
+    for task in tasks {
+        let (i, status) = task.await.unwrap();
+        if i < 50 {
+            assert_eq!(status, 201, "device {i}");
+        } else {
+            twice.push(status);
+        }
+    }
+    twice.sort_unstable();
+    assert_eq!(twice.iter().filter(|s| **s == 201).count(), 1, "{twice:?}");
+    assert!(twice.iter().all(|s| *s == 200 || *s == 201), "{twice:?}");
+    let body: Value = f
+        .server
+        .get(&pass.location)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["registrations"], 51);
+    let events: Value = f
+        .server
+        .get("/v2/events?type=PASSKIT_DEVICE_REGISTER_SUCCESS&limit=1000")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["data"].as_array().unwrap().len(), 60);
+    f.stop().await;
+}
+
+on_both_backends! {
+    registers_many_devices_at_once => registers_many_devices_at_once;
+    every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push => every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push;
+    a_no_op_patch_and_a_template_rename_are_not_updates => a_no_op_patch_and_a_template_rename_are_not_updates;
+    two_updates_within_one_second_are_never_answered_304 => two_updates_within_one_second_are_never_answered_304;
+    answers_401_to_a_missing_malformed_or_wrong_token_and_an_unknown_pass => answers_401_to_a_missing_malformed_or_wrong_token_and_an_unknown_pass;
 }

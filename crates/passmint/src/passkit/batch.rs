@@ -70,7 +70,12 @@ impl Registrar {
 
 async fn run(mut rx: mpsc::Receiver<Job>, store: Store, metrics: Arc<Metrics>, keep: i64, cap: i64) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    // Each batch gets a distinct, increasing timestamp: `created_at == now` is how the store
+    // tells a row this batch created from one it refreshed.
+    let mut last_now = 0;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let now = now_millis().max(last_now + 1);
+        last_now = now;
         let batch: Vec<NewRegistration> = jobs.iter().map(|j| j.registration.clone()).collect();
         let event_for = |i: usize, outcome: RegisterOutcome| {
             let job = jobs.get(i)?;
@@ -90,7 +95,7 @@ async fn run(mut rx: mpsc::Receiver<Job>, store: Store, metrics: Arc<Metrics>, k
                 .to_string(),
             })
         };
-        let result = store.register_devices(&batch, cap, event_for, keep).await;
+        let result = store.register_devices(&batch, cap, event_for, keep, now).await;
         match result {
             Ok(outcomes) => {
                 for (job, outcome) in jobs.drain(..).zip(outcomes) {

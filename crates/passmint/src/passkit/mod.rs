@@ -42,7 +42,8 @@ pub const MAX_SERIAL_CHARS: usize = crate::api::passes::MAX_SERIAL_CHARS;
 pub const MAX_PUSH_TOKEN_CHARS: usize = 256;
 /// Most devices one pass may be registered on; more registrations get 409. A pass is one
 /// holder's card: a thousand devices is far beyond any real use, and it bounds what one leaked
-/// token can make the server store.
+/// token can make the server store. (Registrations are group-committed; a burst arriving in
+/// one batch can overshoot the cap by at most the batch size, see `batch.rs`.)
 pub const MAX_DEVICES_PER_PASS: i64 = 1000;
 
 pub fn router() -> Router<AppState> {
