@@ -237,10 +237,18 @@ async fn reports_every_problem_at_once() {
     upload.template = Some(b"this is not a zip".to_vec());
     upload.signer_key_passphrase = Some("wrong".into());
     upload.file_name = Some("bad name".into());
+    upload.team_identifier = Some("OTHERTEAM1".into());
     let (status, body) = post(&server, &upload).await;
     assert_error(status, &body, 400, "BadRequestError");
     let p = params(&body);
-    for expected in ["name", "fileName", "template", "signerKeyPassphrase"] {
+    // The team mismatch is found from the certificate alone, although the key can't be opened.
+    for expected in [
+        "name",
+        "fileName",
+        "template",
+        "signerKeyPassphrase",
+        "teamIdentifier",
+    ] {
         assert!(p.contains(&expected.to_string()), "{expected}: {body}");
     }
     let empty = server

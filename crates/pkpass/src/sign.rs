@@ -271,28 +271,7 @@ impl SigningIdentity {
         pass_type_identifier: &str,
         team_identifier: &str,
     ) -> Vec<SigningProblem> {
-        let mut problems = Vec::new();
-        let uid = self.pass_type_identifier();
-        if uid.as_deref() != Some(pass_type_identifier) {
-            problems.push(SigningProblem::new(
-                SigningField::PassTypeIdentifier,
-                format!(
-                    "\"{pass_type_identifier}\" is not the signer certificate's UID ({})",
-                    uid.as_deref().unwrap_or("none")
-                ),
-            ));
-        }
-        let ou = self.team_identifier();
-        if ou.as_deref() != Some(team_identifier) {
-            problems.push(SigningProblem::new(
-                SigningField::TeamIdentifier,
-                format!(
-                    "\"{team_identifier}\" is not the signer certificate's OU ({})",
-                    ou.as_deref().unwrap_or("none")
-                ),
-            ));
-        }
-        problems
+        identifier_problems(&self.cert, pass_type_identifier, team_identifier)
     }
 
     /// The pass type identifier in the certificate's subject (`UID`), if any.
@@ -345,6 +324,49 @@ impl SigningIdentity {
         )?;
         Ok(pkcs7.to_der()?)
     }
+}
+
+/// Checks the certificate's subject `UID`/`OU` against the identifiers without needing its key, so
+/// an upload whose key can't be opened still hears about a certificate for the wrong pass type.
+/// A PEM that isn't a certificate gives no problems here: loading it reports that.
+#[must_use]
+pub fn check_certificate_identifiers(
+    signer_cert_pem: &[u8],
+    pass_type_identifier: &str,
+    team_identifier: &str,
+) -> Vec<SigningProblem> {
+    X509::from_pem(signer_cert_pem)
+        .map(|cert| identifier_problems(&cert, pass_type_identifier, team_identifier))
+        .unwrap_or_default()
+}
+
+fn identifier_problems(
+    cert: &X509,
+    pass_type_identifier: &str,
+    team_identifier: &str,
+) -> Vec<SigningProblem> {
+    let mut problems = Vec::new();
+    let uid = subject_entry(cert, Nid::USERID);
+    if uid.as_deref() != Some(pass_type_identifier) {
+        problems.push(SigningProblem::new(
+            SigningField::PassTypeIdentifier,
+            format!(
+                "\"{pass_type_identifier}\" is not the signer certificate's UID ({})",
+                uid.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    let ou = subject_entry(cert, Nid::ORGANIZATIONALUNITNAME);
+    if ou.as_deref() != Some(team_identifier) {
+        problems.push(SigningProblem::new(
+            SigningField::TeamIdentifier,
+            format!(
+                "\"{team_identifier}\" is not the signer certificate's OU ({})",
+                ou.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    problems
 }
 
 fn subject_entry(cert: &X509, nid: Nid) -> Option<String> {

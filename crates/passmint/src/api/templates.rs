@@ -228,21 +228,20 @@ fn check_content(form: &RawForm, limits: &Limits) -> ContentCheck {
             passphrase: form.signer_key_passphrase.as_deref(),
             wwdr: wwdr.as_bytes(),
         };
+        // The identifiers are checked against the certificate alone, so they are reported even
+        // when the key can't be opened (every problem at once).
+        if let (Some(pti), Some(team)) = (
+            form.pass_type_identifier.as_deref(),
+            form.team_identifier.as_deref(),
+        ) {
+            details.extend(
+                pkpass::sign::check_certificate_identifiers(cert.as_bytes(), pti, team)
+                    .into_iter()
+                    .map(|p| Detail::body(p.field.param(), p.message)),
+            );
+        }
         match SigningIdentity::load(material) {
-            Ok(loaded) => {
-                if let (Some(pti), Some(team)) = (
-                    form.pass_type_identifier.as_deref(),
-                    form.team_identifier.as_deref(),
-                ) {
-                    details.extend(
-                        loaded
-                            .check_identifiers(pti, team)
-                            .into_iter()
-                            .map(|p| Detail::body(p.field.param(), p.message)),
-                    );
-                }
-                identity = Some(loaded);
-            }
+            Ok(loaded) => identity = Some(loaded),
             Err(pkpass::SigningError::Invalid(problems)) => details.extend(
                 problems
                     .into_iter()
