@@ -16,8 +16,8 @@
 //! registrations go by push token or by cascade (drop them all). Heads and serials share one
 //! generation, so any drop also refuses every fill that raced it.
 //!
-//! Bounded: at most [`MAX_ENTRIES`] heads and [`MAX_DEVICES`] devices; when full each starts
-//! over empty. A (device, pass type) with more than [`MAX_SERIALS_PER_ENTRY`] passes is never
+//! Bounded: at most [`MAX_ENTRIES`] heads, and [`MAX_DEVICES`] devices holding at most
+//! [`MAX_ENTRIES`] passes in all; when full each starts over empty. A (device, pass type) with more than [`MAX_SERIALS_PER_ENTRY`] passes is never
 //! cached (the caller queries the database).
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -54,6 +54,8 @@ struct Inner {
     /// Pass id -> devices whose cached serials list it, to drop them when the pass changes.
     /// May name devices no longer cached (dropping those is a no-op).
     devices_by_pass: HashMap<String, Vec<String>>,
+    /// Passes held in `serials`, all devices together (the memory bound).
+    serial_rows: usize,
     generation: u64,
 }
 
@@ -61,14 +63,22 @@ impl Inner {
     fn drop_devices_listing(&mut self, pass_id: &str) {
         if let Some(devices) = self.devices_by_pass.remove(pass_id) {
             for device in devices {
-                self.serials.remove(&device);
+                self.remove_device(&device);
             }
+        }
+    }
+
+    fn remove_device(&mut self, device: &str) {
+        if let Some(types) = self.serials.remove(device) {
+            let rows: usize = types.values().map(Vec::len).sum();
+            self.serial_rows = self.serial_rows.saturating_sub(rows);
         }
     }
 
     fn clear_serials(&mut self) {
         self.serials.clear();
         self.devices_by_pass.clear();
+        self.serial_rows = 0;
     }
 }
 
@@ -160,20 +170,27 @@ impl PassHeads {
         if inner.generation != generation {
             return;
         }
-        if inner.serials.len() >= MAX_DEVICES || inner.devices_by_pass.len() >= MAX_ENTRIES {
+        if inner.serials.len() >= MAX_DEVICES
+            || inner.devices_by_pass.len() >= MAX_ENTRIES
+            || inner.serial_rows + passes.len() > MAX_ENTRIES
+        {
             inner.clear_serials();
         }
+        inner.serial_rows += passes.len();
         for p in &passes {
             let devices = inner.devices_by_pass.entry(p.pass_id.clone()).or_default();
             if !devices.iter().any(|d| d == device) {
                 devices.push(device.to_string());
             }
         }
-        inner
+        let replaced = inner
             .serials
             .entry(device.to_string())
             .or_default()
             .insert(pass_type.to_string(), passes);
+        if let Some(replaced) = replaced {
+            inner.serial_rows = inner.serial_rows.saturating_sub(replaced.len());
+        }
     }
 
     /// Drops the cached serials of these devices (call after writing their registrations).
@@ -181,7 +198,7 @@ impl PassHeads {
         let mut inner = self.lock();
         inner.generation += 1;
         for device in devices {
-            inner.serials.remove(device);
+            inner.remove_device(device);
         }
     }
 
@@ -294,5 +311,9 @@ mod tests {
         heads.forget(["p3"]);
         heads.forget_devices(["dev-2"]);
         assert!(heads.serials_since("dev", "type", 0, 10).is_ok());
+        // Drops keep the count of cached passes exact.
+        assert_eq!(heads.lock().serial_rows, 2);
+        heads.forget_devices(["dev"]);
+        assert_eq!(heads.lock().serial_rows, 0);
     }
 }
