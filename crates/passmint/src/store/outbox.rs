@@ -202,6 +202,24 @@ impl Store {
         results: &[(ClaimedPush, PushResult)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let recorded = self.write_push_results(results, now_ms).await;
+        // Registrations deleted by push token belong to devices we can't name here: drop every
+        // device's cached serials (rare: only after APNs said a token is dead). Whatever the
+        // outcome, since an error may come after a commit.
+        if results
+            .iter()
+            .any(|(_, r)| matches!(r, PushResult::RemoveRegistrations { .. }))
+        {
+            self.pass_heads.forget_all_serials();
+        }
+        recorded
+    }
+
+    async fn write_push_results(
+        &self,
+        results: &[(ClaimedPush, PushResult)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         // Queue behind this process's other SQLite writers instead of in the busy handler.
         let _turn = self.write_turn().await;
         if results.is_empty() {

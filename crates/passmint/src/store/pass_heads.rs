@@ -1,5 +1,7 @@
-//! An in-process cache of pass heads (id, token, `last_modified` by pass type + serial) for the
-//! SQLite backend, so the device hot path (token check, 304) needs no database round trip.
+//! An in-process cache of pass heads (id, token, `last_modified` by pass type + serial) and of
+//! each device's registered passes (serial, update tag, by device + pass type) for the SQLite
+//! backend, so the device hot paths (token check, 304, serial-number query) need no database
+//! round trip.
 //!
 //! Why it is safe on SQLite only: an SQLite database belongs to one `serve` process (several
 //! processes share a PostgreSQL database instead, where this cache is off), so every write to
@@ -8,7 +10,15 @@
 //! not put the old head back: every drop bumps a generation, and a reader only caches what it
 //! read if the generation is still the one it saw before reading.
 //!
-//! Bounded: at most [`MAX_ENTRIES`] heads; when full it starts over empty.
+//! A device's serials go stale when a registration of that device is written (drop by device),
+//! when one of the passes listed changes its tag or is deleted (drop every device that lists
+//! that pass id: pass writes already drop heads by id, which now does both), or when
+//! registrations go by push token or by cascade (drop them all). Heads and serials share one
+//! generation, so any drop also refuses every fill that raced it.
+//!
+//! Bounded: at most [`MAX_ENTRIES`] heads, and [`MAX_DEVICES`] devices holding at most
+//! [`MAX_ENTRIES`] passes in all; when full each starts over empty. A (device, pass type) with more than [`MAX_SERIALS_PER_ENTRY`] passes is never
+//! cached (the caller queries the database).
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -16,6 +26,18 @@ use super::PassHead;
 
 /// Most heads kept (about 200 bytes each).
 pub const MAX_ENTRIES: usize = 200_000;
+/// Most devices whose serials are kept.
+pub const MAX_DEVICES: usize = 100_000;
+/// Most passes cached for one (device, pass type).
+pub const MAX_SERIALS_PER_ENTRY: usize = 1000;
+
+/// One registered pass of a device, as the serial-number query needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredPass {
+    pub pass_id: String,
+    pub serial_number: String,
+    pub update_tag: i64,
+}
 
 #[derive(Debug, Default)]
 pub struct PassHeads {
@@ -27,7 +49,37 @@ struct Inner {
     by_key: HashMap<(String, String), PassHead>,
     /// Pass id -> key, to drop an entry by id.
     keys: HashMap<String, (String, String)>,
+    /// Device -> pass type -> every pass of that type the device is registered for.
+    serials: HashMap<String, HashMap<String, Vec<RegisteredPass>>>,
+    /// Pass id -> devices whose cached serials list it, to drop them when the pass changes.
+    /// May name devices no longer cached (dropping those is a no-op).
+    devices_by_pass: HashMap<String, Vec<String>>,
+    /// Passes held in `serials`, all devices together (the memory bound).
+    serial_rows: usize,
     generation: u64,
+}
+
+impl Inner {
+    fn drop_devices_listing(&mut self, pass_id: &str) {
+        if let Some(devices) = self.devices_by_pass.remove(pass_id) {
+            for device in devices {
+                self.remove_device(&device);
+            }
+        }
+    }
+
+    fn remove_device(&mut self, device: &str) {
+        if let Some(types) = self.serials.remove(device) {
+            let rows: usize = types.values().map(Vec::len).sum();
+            self.serial_rows = self.serial_rows.saturating_sub(rows);
+        }
+    }
+
+    fn clear_serials(&mut self) {
+        self.serials.clear();
+        self.devices_by_pass.clear();
+        self.serial_rows = 0;
+    }
 }
 
 impl PassHeads {
@@ -61,7 +113,8 @@ impl PassHeads {
         inner.by_key.insert(key, head.clone());
     }
 
-    /// Drops the heads of these pass ids (call after writing them).
+    /// Drops the heads of these pass ids, and the cached serials of every device listing one
+    /// of them (call after writing them).
     pub fn forget<'a>(&self, ids: impl IntoIterator<Item = &'a str>) {
         let mut inner = self.lock();
         inner.generation += 1;
@@ -69,15 +122,91 @@ impl PassHeads {
             if let Some(key) = inner.keys.remove(id) {
                 inner.by_key.remove(&key);
             }
+            inner.drop_devices_listing(id);
         }
     }
 
-    /// Drops every head (after deleting a template, whose passes go by cascade).
+    /// Drops every head and every device's serials (after deleting a template, whose passes
+    /// and registrations go by cascade).
     pub fn forget_all(&self) {
         let mut inner = self.lock();
         inner.generation += 1;
         inner.by_key.clear();
         inner.keys.clear();
+        inner.clear_serials();
+    }
+
+    /// The passes of `pass_type` that `device` is registered for, updated after `since`,
+    /// oldest tag first, at most `limit` (as the database query answers); or the generation
+    /// to hand to [`PassHeads::put_serials`] after reading them from the database.
+    pub fn serials_since(
+        &self,
+        device: &str,
+        pass_type: &str,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<(String, i64)>, u64> {
+        let inner = self.lock();
+        let Some(passes) = inner.serials.get(device).and_then(|types| types.get(pass_type)) else {
+            return Err(inner.generation);
+        };
+        let mut rows: Vec<(String, i64)> = passes
+            .iter()
+            .filter(|p| p.update_tag > since)
+            .map(|p| (p.serial_number.clone(), p.update_tag))
+            .collect();
+        rows.sort_by_key(|(_, tag)| *tag);
+        rows.truncate(limit);
+        Ok(rows)
+    }
+
+    /// Caches every pass of `pass_type` that `device` is registered for, read from the
+    /// database, unless a drop happened since `generation` or there are too many.
+    pub fn put_serials(&self, generation: u64, device: &str, pass_type: &str, passes: Vec<RegisteredPass>) {
+        if passes.len() > MAX_SERIALS_PER_ENTRY {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.generation != generation {
+            return;
+        }
+        if inner.serials.len() >= MAX_DEVICES
+            || inner.devices_by_pass.len() >= MAX_ENTRIES
+            || inner.serial_rows + passes.len() > MAX_ENTRIES
+        {
+            inner.clear_serials();
+        }
+        inner.serial_rows += passes.len();
+        for p in &passes {
+            let devices = inner.devices_by_pass.entry(p.pass_id.clone()).or_default();
+            if !devices.iter().any(|d| d == device) {
+                devices.push(device.to_string());
+            }
+        }
+        let replaced = inner
+            .serials
+            .entry(device.to_string())
+            .or_default()
+            .insert(pass_type.to_string(), passes);
+        if let Some(replaced) = replaced {
+            inner.serial_rows = inner.serial_rows.saturating_sub(replaced.len());
+        }
+    }
+
+    /// Drops the cached serials of these devices (call after writing their registrations).
+    pub fn forget_devices<'a>(&self, devices: impl IntoIterator<Item = &'a str>) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        for device in devices {
+            inner.remove_device(device);
+        }
+    }
+
+    /// Drops every device's cached serials (after registrations were deleted by push token).
+    pub fn forget_all_serials(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.clear_serials();
     }
 }
 
@@ -112,5 +241,79 @@ mod tests {
         heads.put(generation, "type", "1", &head("p1", 12));
         heads.forget_all();
         assert!(heads.get("type", "1").is_err());
+    }
+
+    fn registered(id: &str, serial: &str, update_tag: i64) -> RegisteredPass {
+        RegisteredPass {
+            pass_id: id.into(),
+            serial_number: serial.into(),
+            update_tag,
+        }
+    }
+
+    #[test]
+    fn never_caches_serials_read_before_a_write_they_raced() {
+        let heads = PassHeads::default();
+        let generation = heads.serials_since("dev", "type", 0, 10).unwrap_err();
+        // A registration of the device is written while the reader is in the database.
+        heads.forget_devices(["dev"]);
+        heads.put_serials(generation, "dev", "type", vec![]);
+        assert!(heads.serials_since("dev", "type", 0, 10).is_err());
+
+        // Same when a pass the reader read is updated meanwhile.
+        let generation = heads.serials_since("dev", "type", 0, 10).unwrap_err();
+        heads.forget(["p1"]);
+        heads.put_serials(generation, "dev", "type", vec![registered("p1", "1", 5)]);
+        assert!(heads.serials_since("dev", "type", 0, 10).is_err());
+    }
+
+    #[test]
+    fn answers_serials_like_the_query_and_drops_them_on_every_kind_of_write() {
+        let heads = PassHeads::default();
+        let fill = |heads: &PassHeads| {
+            let generation = heads.serials_since("dev", "type", 0, 10).unwrap_err();
+            heads.put_serials(
+                generation,
+                "dev",
+                "type",
+                vec![registered("p1", "1", 9), registered("p2", "2", 4)],
+            );
+        };
+        fill(&heads);
+        assert_eq!(
+            heads.serials_since("dev", "type", 0, 10).unwrap(),
+            vec![("2".to_string(), 4), ("1".to_string(), 9)]
+        );
+        assert_eq!(
+            heads.serials_since("dev", "type", 4, 10).unwrap(),
+            vec![("1".to_string(), 9)]
+        );
+        assert_eq!(
+            heads.serials_since("dev", "type", 0, 1).unwrap(),
+            vec![("2".to_string(), 4)]
+        );
+        assert!(heads.serials_since("dev", "type", 9, 10).unwrap().is_empty());
+        assert!(heads.serials_since("dev", "other", 0, 10).is_err());
+
+        heads.forget(["p2"]);
+        assert!(heads.serials_since("dev", "type", 0, 10).is_err());
+        fill(&heads);
+        heads.forget_devices(["dev"]);
+        assert!(heads.serials_since("dev", "type", 0, 10).is_err());
+        fill(&heads);
+        heads.forget_all_serials();
+        assert!(heads.serials_since("dev", "type", 0, 10).is_err());
+        fill(&heads);
+        heads.forget_all();
+        assert!(heads.serials_since("dev", "type", 0, 10).is_err());
+        // Unrelated writes leave it.
+        fill(&heads);
+        heads.forget(["p3"]);
+        heads.forget_devices(["dev-2"]);
+        assert!(heads.serials_since("dev", "type", 0, 10).is_ok());
+        // Drops keep the count of cached passes exact.
+        assert_eq!(heads.lock().serial_rows, 2);
+        heads.forget_devices(["dev"]);
+        assert_eq!(heads.lock().serial_rows, 0);
     }
 }

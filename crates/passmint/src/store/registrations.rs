@@ -2,7 +2,8 @@
 //! device's push token.
 use std::collections::{HashMap, HashSet};
 
-use super::{Store, StoreError, now_millis, on_pool};
+use super::pass_heads::{MAX_SERIALS_PER_ENTRY, RegisteredPass};
+use super::{Backend, Store, StoreError, now_millis, on_pool};
 
 /// How a registration request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +35,25 @@ impl Store {
         push_token: &str,
         cap: i64,
     ) -> Result<RegisterOutcome, StoreError> {
-        let _turn = self.write_turn().await;
+        let turn = self.write_turn().await;
+        let outcome = self
+            .write_registration(device, pass_id, pass_type_identifier, push_token, cap)
+            .await;
+        drop(turn);
+        // Whatever the outcome (an error may come after a commit): the device's cached serials
+        // may now lack this pass.
+        self.pass_heads.forget_devices([device]);
+        outcome
+    }
+
+    async fn write_registration(
+        &self,
+        device: &str,
+        pass_id: &str,
+        pass_type_identifier: &str,
+        push_token: &str,
+        cap: i64,
+    ) -> Result<RegisterOutcome, StoreError> {
         let now = now_millis();
         let created_at: Option<i64> = on_pool!(self, pool => {
             sqlx::query_scalar(
@@ -84,7 +103,7 @@ impl Store {
 
     /// Removes `device`'s registration for `pass_id`; `false` if there was none.
     pub async fn unregister_device(&self, device: &str, pass_id: &str) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
+        let turn = self.write_turn().await;
         let rows = on_pool!(self, pool => {
             sqlx::query(
                 "DELETE FROM registrations WHERE device_library_identifier = $1 AND pass_id = $2",
@@ -94,13 +113,18 @@ impl Store {
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
-        })?;
-        Ok(rows > 0)
+        });
+        drop(turn);
+        self.pass_heads.forget_devices([device]);
+        Ok(rows? > 0)
     }
 
     /// Serial numbers (with their tags) of the passes of `pass_type_identifier` that `device`
-    /// is registered for and that were updated after tag `since` (all when `None`). One index
-    /// range on (device, pass type), then the pass by primary key.
+    /// is registered for and that were updated after tag `since` (all when `None`), oldest tag
+    /// first. One index range on (device, pass type), then the pass by primary key.
+    ///
+    /// On SQLite, answered from the in-process cache of each device's registered passes (see
+    /// `pass_heads.rs`), filled on a miss with all of them; PostgreSQL always queries.
     pub async fn serials_updated_since(
         &self,
         device: &str,
@@ -108,6 +132,51 @@ impl Store {
         since: Option<i64>,
         limit: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
+        let since = since.unwrap_or(i64::MIN);
+        if let Backend::Sqlite(pool) = &self.backend {
+            let limit_rows = usize::try_from(limit).unwrap_or(0);
+            let generation =
+                match self
+                    .pass_heads
+                    .serials_since(device, pass_type_identifier, since, limit_rows)
+                {
+                    Ok(rows) => return Ok(rows),
+                    Err(generation) => generation,
+                };
+            // One more than the cache takes: a longer list is not cached.
+            let fill_limit = i64::try_from(MAX_SERIALS_PER_ENTRY + 1).unwrap_or(i64::MAX);
+            let passes = sqlx::query_as::<_, (String, String, i64)>(
+                "SELECT p.id, p.serial_number, p.update_tag FROM registrations r \
+                 JOIN passes p ON p.id = r.pass_id \
+                 WHERE r.device_library_identifier = $1 AND r.pass_type_identifier = $2 \
+                 ORDER BY p.update_tag LIMIT $3",
+            )
+            .bind(device)
+            .bind(pass_type_identifier)
+            .bind(fill_limit)
+            .persistent(true)
+            .fetch_all(pool)
+            .await?;
+            if passes.len() <= MAX_SERIALS_PER_ENTRY {
+                let passes: Vec<RegisteredPass> = passes
+                    .into_iter()
+                    .map(|(pass_id, serial_number, update_tag)| RegisteredPass {
+                        pass_id,
+                        serial_number,
+                        update_tag,
+                    })
+                    .collect();
+                let rows = passes
+                    .iter()
+                    .filter(|p| p.update_tag > since)
+                    .take(limit_rows)
+                    .map(|p| (p.serial_number.clone(), p.update_tag))
+                    .collect();
+                self.pass_heads
+                    .put_serials(generation, device, pass_type_identifier, passes);
+                return Ok(rows);
+            }
+        }
         let rows = on_pool!(self, pool => {
             sqlx::query_as::<_, (String, i64)>(
                 "SELECT p.serial_number, p.update_tag FROM registrations r \
@@ -117,7 +186,7 @@ impl Store {
             )
             .bind(device)
             .bind(pass_type_identifier)
-            .bind(since.unwrap_or(i64::MIN))
+            .bind(since)
             .bind(limit)
             .persistent(true)
             .fetch_all(pool)
@@ -165,7 +234,25 @@ impl Store {
         keep_events: i64,
         now: i64,
     ) -> Result<Vec<RegisterOutcome>, StoreError> {
-        let _turn = self.write_turn().await;
+        let turn = self.write_turn().await;
+        let outcomes = self
+            .write_registrations(batch, cap, event_for, keep_events, now)
+            .await;
+        drop(turn);
+        // Whatever the outcome (an error may come after a commit).
+        self.pass_heads
+            .forget_devices(batch.iter().map(|r| r.device.as_str()));
+        outcomes
+    }
+
+    async fn write_registrations(
+        &self,
+        batch: &[NewRegistration],
+        cap: i64,
+        event_for: impl Fn(usize, RegisterOutcome) -> Option<super::NewEvent> + Send + Sync,
+        keep_events: i64,
+        now: i64,
+    ) -> Result<Vec<RegisterOutcome>, StoreError> {
         let outcomes = super::in_transaction!(self, tx => async {
             // The batch's distinct (device, pass) pairs, the last push token of each winning,
             // written in multi-row statements: one round trip per 200 registrations instead
