@@ -50,3 +50,35 @@ fn passes_router() -> Router<AppState> {
         .route(&format!("{BASE}/passes/{{id}}/pkpass"), get(passes::download))
         .layer(DefaultBodyLimit::max(passes::MAX_BODY_BYTES))
 }
+
+/// Runs one management operation between its events: `…_START` before `work` runs, then
+/// `…_SUCCESS` (with what `success` says of the result) or `…_FAIL` (with the error's code), all
+/// under the request's id. Every handler goes through here so no operation can skip its events.
+pub(crate) async fn recorded<T>(
+    state: &AppState,
+    op: crate::events::Operation,
+    request_id: &crate::app::RequestId,
+    work: impl std::future::Future<Output = Result<T, error::ApiError>>,
+    success: impl FnOnce(&T) -> serde_json::Value,
+) -> Result<T, error::ApiError> {
+    use crate::events::{Phase, failure_data};
+    let rid = request_id.as_str();
+    state
+        .events
+        .operation(op, Phase::Start, rid, serde_json::json!({}))
+        .await;
+    let result = work.await;
+    match &result {
+        Ok(value) => {
+            state
+                .events
+                .operation(op, Phase::Success, rid, success(value))
+                .await
+        }
+        Err(error) => {
+            let data = failure_data(error, serde_json::json!({}));
+            state.events.operation(op, Phase::Fail, rid, data).await;
+        }
+    }
+    result
+}

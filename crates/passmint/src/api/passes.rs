@@ -13,9 +13,10 @@ use super::BASE;
 use super::auth::Admin;
 use super::error::{ApiError, Detail, ErrorBody};
 use super::pagination::PageQuery;
-use super::templates::{finish, parse_id, rfc3339_millis};
+use super::recorded;
+use super::templates::{parse_id, rfc3339_millis};
 use crate::app::{AppState, RequestId};
-use crate::events::{Operation, Phase};
+use crate::events::Operation;
 use crate::issuing::{self, IssueError, PassContent};
 use crate::store::{ChangeOutcome, NewPass, PassChange, PassRecord, StoreError};
 
@@ -236,11 +237,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let op = Operation::PASS_CREATE;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let body = body_or_error(body)?;
         let Value::Object(body) = body else {
             return Err(ApiError::internal());
@@ -328,14 +325,12 @@ pub async fn create(
             other => other.into(),
         })?;
         Ok((pass, record.file_name, bytes))
-    }
-    .await;
-    let (pass, file_name, bytes) = finish(
+    };
+    let (pass, file_name, bytes) = recorded(
         &state,
         op,
         &request_id,
-        result,
-        json!({}),
+        work,
         |(p, _, _)| json!({ "passId": p.id, "templateId": p.template_id }),
     )
     .await?;
@@ -366,11 +361,7 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<PassList>, ApiError> {
     let op = Operation::PASS_RETRIEVE_LIST;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), Vec::new()))?;
         let template_id = match query.template_id.as_deref() {
             None => None,
@@ -404,14 +395,12 @@ pub async fn list(
             data: records.iter().map(to_json).collect(),
             next_cursor,
         })
-    }
-    .await;
-    let body = finish(
+    };
+    let body = recorded(
         &state,
         op,
         &request_id,
-        result,
-        json!({}),
+        work,
         |l| json!({ "count": l.data.len() }),
     )
     .await?;
@@ -439,11 +428,7 @@ pub async fn retrieve(
     Path(raw_id): Path<String>,
 ) -> Result<Json<PassJson>, ApiError> {
     let op = Operation::PASS_RETRIEVE;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let id = parse_id(&raw_id)?;
         let pass = state
             .store
@@ -451,17 +436,8 @@ pub async fn retrieve(
             .await?
             .ok_or_else(|| ApiError::not_found("pass not found"))?;
         Ok(to_json(&pass))
-    }
-    .await;
-    let body = finish(
-        &state,
-        op,
-        &request_id,
-        result,
-        json!({}),
-        |p| json!({ "passId": p.id }),
-    )
-    .await?;
+    };
+    let body = recorded(&state, op, &request_id, work, |p| json!({ "passId": p.id })).await?;
     Ok(Json(body))
 }
 
@@ -545,11 +521,7 @@ pub async fn change(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<PassJson>, ApiError> {
     let op = Operation::PASS_UPDATE;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let id = parse_id(&raw_id)?;
         let body = body_or_error(body)?;
         let Value::Object(body) = body else {
@@ -620,14 +592,12 @@ pub async fn change(
         Err(ApiError::conflict(
             "the pass is being changed concurrently; try again",
         ))
-    }
-    .await;
-    let (body, _) = finish(
+    };
+    let (body, _) = recorded(
         &state,
         op,
         &request_id,
-        result,
-        json!({}),
+        work,
         |(p, updated)| json!({ "passId": p.id, "updated": updated }),
     )
     .await?;
@@ -654,26 +624,13 @@ pub async fn delete(
     Path(raw_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let op = Operation::PASS_DELETE;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let id = parse_id(&raw_id).map_err(|_| ApiError::not_found("pass not found"))?;
         if !state.store.delete_pass(&id).await? {
             return Err(ApiError::not_found("pass not found"));
         }
         Ok(id)
-    }
-    .await;
-    finish(
-        &state,
-        op,
-        &request_id,
-        result,
-        json!({}),
-        |id| json!({ "passId": id }),
-    )
-    .await?;
+    };
+    recorded(&state, op, &request_id, work, |id| json!({ "passId": id })).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,8 +12,9 @@ use super::auth::Admin;
 use super::error::{ApiError, Detail, ErrorBody};
 use super::form::{self, RawForm, TemplateForm};
 use super::pagination::PageQuery;
+use super::recorded;
 use crate::app::{AppState, RequestId};
-use crate::events::{Operation, Phase, failure_data};
+use crate::events::Operation;
 use crate::signer::seal_identity;
 use crate::store::{NewTemplate, TemplateRecord};
 
@@ -121,36 +122,6 @@ pub fn parse_id(id: &str) -> Result<String, ApiError> {
                 vec![Detail::path("id", "must be a UUID", id)],
             )
         })
-}
-
-/// Records SUCCESS or FAIL for `op` and passes the result through.
-pub(crate) async fn finish<T>(
-    state: &AppState,
-    op: Operation,
-    request_id: &RequestId,
-    result: Result<T, ApiError>,
-    data: Value,
-    success: impl FnOnce(&T) -> Value,
-) -> Result<T, ApiError> {
-    match &result {
-        Ok(value) => {
-            let mut data = data;
-            if let (Value::Object(map), Value::Object(extra)) = (&mut data, success(value)) {
-                map.extend(extra);
-            }
-            state
-                .events
-                .operation(op, Phase::Success, request_id.as_str(), data)
-                .await;
-        }
-        Err(error) => {
-            state
-                .events
-                .operation(op, Phase::Fail, request_id.as_str(), failure_data(error, data))
-                .await;
-        }
-    }
-    result
 }
 
 fn problem_msg(p: &pkpass::Problem) -> String {
@@ -347,27 +318,14 @@ pub async fn create(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let op = Operation::TEMPLATE_CREATE;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let raw = form::read(multipart_or_400(multipart)?, state.settings.max_template_bytes).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let (row, warnings) = accept_upload(&state, raw, &id).await?;
         let record = state.store.insert_template(&row).await?;
         Ok(to_json(&record, Some(warnings)))
-    }
-    .await;
-    let body = finish(
-        &state,
-        op,
-        &request_id,
-        result,
-        json!({}),
-        |t| json!({ "templateId": t.id }),
-    )
-    .await?;
+    };
+    let body = recorded(&state, op, &request_id, work, |t| json!({ "templateId": t.id })).await?;
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -391,11 +349,7 @@ pub async fn list(
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TemplateList>, ApiError> {
     let op = Operation::TEMPLATE_RETRIEVE_LIST;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), Vec::new()))?;
         let page = query.parse(&state.master_key, CURSOR_SCOPE)?;
         let mut records = state.store.list_templates(page.position, page.limit + 1).await?;
@@ -409,14 +363,12 @@ pub async fn list(
             data: records.iter().map(|r| to_json(r, None)).collect(),
             next_cursor,
         })
-    }
-    .await;
-    let body = finish(
+    };
+    let body = recorded(
         &state,
         op,
         &request_id,
-        result,
-        json!({}),
+        work,
         |l| json!({ "count": l.data.len() }),
     )
     .await?;
@@ -444,11 +396,7 @@ pub async fn retrieve(
     Path(raw_id): Path<String>,
 ) -> Result<Json<TemplateJson>, ApiError> {
     let op = Operation::TEMPLATE_RETRIEVE;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let id = parse_id(&raw_id)?;
         let record = state
             .store
@@ -456,17 +404,8 @@ pub async fn retrieve(
             .await?
             .ok_or_else(|| ApiError::not_found("template not found"))?;
         Ok(to_json(&record, None))
-    }
-    .await;
-    let body = finish(
-        &state,
-        op,
-        &request_id,
-        result,
-        json!({}),
-        |t| json!({ "templateId": t.id }),
-    )
-    .await?;
+    };
+    let body = recorded(&state, op, &request_id, work, |t| json!({ "templateId": t.id })).await?;
     Ok(Json(body))
 }
 
@@ -494,11 +433,7 @@ pub async fn replace(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<TemplateJson>, ApiError> {
     let op = Operation::TEMPLATE_UPDATE;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let id = parse_id(&raw_id)?;
         // Read the body first so every answer leaves the connection clean.
         let raw = form::read(multipart_or_400(multipart)?, state.settings.max_template_bytes).await?;
@@ -515,17 +450,8 @@ pub async fn replace(
             .ok_or_else(|| ApiError::not_found("template not found"))?;
         crate::hooks::after_template_replaced(&state, &before, &after).await?;
         Ok(to_json(&after, Some(warnings)))
-    }
-    .await;
-    let body = finish(
-        &state,
-        op,
-        &request_id,
-        result,
-        json!({}),
-        |t| json!({ "templateId": t.id }),
-    )
-    .await?;
+    };
+    let body = recorded(&state, op, &request_id, work, |t| json!({ "templateId": t.id })).await?;
     Ok(Json(body))
 }
 
@@ -550,27 +476,14 @@ pub async fn delete(
     Path(raw_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let op = Operation::TEMPLATE_DELETE;
-    state
-        .events
-        .operation(op, Phase::Start, request_id.as_str(), json!({}))
-        .await;
-    let result = async {
+    let work = async {
         let id = parse_id(&raw_id)?;
         if !state.store.delete_template(&id).await? {
             return Err(ApiError::not_found("template not found"));
         }
         state.signers.invalidate(&id);
         Ok(id)
-    }
-    .await;
-    finish(
-        &state,
-        op,
-        &request_id,
-        result,
-        json!({}),
-        |id| json!({ "templateId": id }),
-    )
-    .await?;
+    };
+    recorded(&state, op, &request_id, work, |id| json!({ "templateId": id })).await?;
     Ok(StatusCode::NO_CONTENT)
 }
