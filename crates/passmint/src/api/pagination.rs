@@ -24,6 +24,29 @@ pub struct Page {
     pub position: Option<i64>,
 }
 
+impl Page {
+    /// How many rows to fetch: one more than the page, to tell whether another page follows.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// Cuts `records` (fetched with [`Self::fetch`]) to the page and returns the next page's
+    /// cursor, present exactly when more rows follow.
+    pub fn next_cursor<R>(
+        &self,
+        records: &mut Vec<R>,
+        seq: impl Fn(&R) -> i64,
+        key: &MasterKey,
+        scope: &str,
+    ) -> Option<String> {
+        let more = records.len() as i64 > self.limit;
+        records.truncate(usize::try_from(self.limit).unwrap_or(0));
+        more.then(|| records.last())
+            .flatten()
+            .map(|last| key.encode_cursor(scope, seq(last)))
+    }
+}
+
 impl PageQuery {
     /// Checks `limit` and the cursor (made for list `scope` under this master key).
     pub fn parse(&self, key: &MasterKey, scope: &str) -> Result<Page, ApiError> {

@@ -383,14 +383,9 @@ pub async fn list(
         .parse(&state.master_key, CURSOR_SCOPE)?;
         let mut records = state
             .store
-            .list_passes(template_id.as_deref(), page.position, page.limit + 1)
+            .list_passes(template_id.as_deref(), page.position, page.fetch())
             .await?;
-        let more = records.len() as i64 > page.limit;
-        records.truncate(usize::try_from(page.limit).unwrap_or(0));
-        let next_cursor = more
-            .then(|| records.last())
-            .flatten()
-            .map(|last| state.master_key.encode_cursor(CURSOR_SCOPE, last.seq));
+        let next_cursor = page.next_cursor(&mut records, |r| r.seq, &state.master_key, CURSOR_SCOPE);
         Ok(PassList {
             data: records.iter().map(to_json).collect(),
             next_cursor,

@@ -352,13 +352,8 @@ pub async fn list(
     let work = async {
         let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), Vec::new()))?;
         let page = query.parse(&state.master_key, CURSOR_SCOPE)?;
-        let mut records = state.store.list_templates(page.position, page.limit + 1).await?;
-        let more = records.len() as i64 > page.limit;
-        records.truncate(usize::try_from(page.limit).unwrap_or(0));
-        let next_cursor = more
-            .then(|| records.last())
-            .flatten()
-            .map(|last| state.master_key.encode_cursor(CURSOR_SCOPE, last.seq));
+        let mut records = state.store.list_templates(page.position, page.fetch()).await?;
+        let next_cursor = page.next_cursor(&mut records, |r| r.seq, &state.master_key, CURSOR_SCOPE);
         Ok(TemplateList {
             data: records.iter().map(|r| to_json(r, None)).collect(),
             next_cursor,
