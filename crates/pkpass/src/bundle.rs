@@ -4,14 +4,16 @@
 //! are a few KB).
 use std::io::{Cursor, Read, Write};
 
+use bytes::Bytes;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 /// Static files as finished zip entries.
 #[derive(Debug, Clone)]
 pub struct PackedFiles {
-    /// Local headers and data of every static file, starting at offset 0 of the pass.
-    entries: Vec<u8>,
+    /// Local headers and data of every static file, starting at offset 0 of the pass. Shared
+    /// (`Bytes`), so a pass can be sent as this block plus its own few KB without copying it.
+    entries: Bytes,
     /// Their central directory records (offsets already right, as `entries` comes first).
     central: Vec<u8>,
     count: usize,
@@ -53,7 +55,12 @@ struct Entry<'a> {
 
 /// Appends one entry's local header and data to `out` and its central record to `central`.
 fn write_entry(out: &mut Vec<u8>, central: &mut Vec<u8>, e: &Entry<'_>) {
-    let offset = u32::try_from(out.len()).expect("a pass is far below 4 GiB");
+    write_entry_at(0, out, central, e);
+}
+
+/// Like [`write_entry`] for an `out` that will follow `base` bytes of other entries in the zip.
+fn write_entry_at(base: usize, out: &mut Vec<u8>, central: &mut Vec<u8>, e: &Entry<'_>) {
+    let offset = u32::try_from(base + out.len()).expect("a pass is far below 4 GiB");
     let csize = u32::try_from(e.data.len()).expect("a file is far below 4 GiB");
     let name_len = u16::try_from(e.name.len()).expect("names are short");
     let u16le = |v: u16| v.to_le_bytes();
@@ -127,7 +134,7 @@ impl PackedFiles {
             );
         }
         Ok(Self {
-            entries,
+            entries: Bytes::from(entries),
             central,
             count: archive.len(),
         })
@@ -136,15 +143,23 @@ impl PackedFiles {
     /// Writes a `.pkpass`: the packed files as they are, then `fresh` files stored.
     #[must_use]
     pub fn bundle(&self, fresh: &[(&str, &[u8])]) -> Vec<u8> {
+        self.bundle_parts(fresh).to_vec()
+    }
+
+    /// The same `.pkpass` as [`Self::bundle`], as two parts: the shared block of packed entries
+    /// (not copied) and the rest (the fresh files, the central directory and its end record).
+    #[must_use]
+    pub fn bundle_parts(&self, fresh: &[(&str, &[u8])]) -> PassBytes {
         let fresh_len: usize = fresh.iter().map(|(n, b)| b.len() + 2 * n.len() + 76).sum();
-        let mut out = Vec::with_capacity(self.entries.len() + self.central.len() + fresh_len + 22);
-        out.extend_from_slice(&self.entries);
+        let mut tail = Vec::with_capacity(self.central.len() + fresh_len + 22);
         let mut central = Vec::with_capacity(self.central.len() + fresh.len() * 80);
         central.extend_from_slice(&self.central);
+        let base = self.entries.len();
         for (name, data) in fresh {
             let size = u32::try_from(data.len()).expect("a rendered file is far below 4 GiB");
-            write_entry(
-                &mut out,
+            write_entry_at(
+                base,
+                &mut tail,
                 &mut central,
                 &Entry {
                     name,
@@ -156,16 +171,52 @@ impl PackedFiles {
             );
         }
         let count = u16::try_from(self.count + fresh.len()).expect("templates have few files");
-        let cd_offset = u32::try_from(out.len()).expect("a pass is far below 4 GiB");
+        let cd_offset = u32::try_from(base + tail.len()).expect("a pass is far below 4 GiB");
         let cd_size = u32::try_from(central.len()).expect("a pass is far below 4 GiB");
-        out.extend_from_slice(&central);
-        out.extend_from_slice(&0x0605_4b50_u32.to_le_bytes());
-        out.extend_from_slice(&[0, 0, 0, 0]); // this disk, disk with the central directory
-        out.extend_from_slice(&count.to_le_bytes());
-        out.extend_from_slice(&count.to_le_bytes());
-        out.extend_from_slice(&cd_size.to_le_bytes());
-        out.extend_from_slice(&cd_offset.to_le_bytes());
-        out.extend_from_slice(&[0, 0]); // comment length
+        tail.extend_from_slice(&central);
+        tail.extend_from_slice(&0x0605_4b50_u32.to_le_bytes());
+        tail.extend_from_slice(&[0, 0, 0, 0]); // this disk, disk with the central directory
+        tail.extend_from_slice(&count.to_le_bytes());
+        tail.extend_from_slice(&count.to_le_bytes());
+        tail.extend_from_slice(&cd_size.to_le_bytes());
+        tail.extend_from_slice(&cd_offset.to_le_bytes());
+        tail.extend_from_slice(&[0, 0]); // comment length
+        PassBytes {
+            head: self.entries.clone(),
+            tail: Bytes::from(tail),
+        }
+    }
+}
+
+/// A `.pkpass` in two parts: `head` (the template's packed files, shared between passes) then
+/// `tail`. Sending them one after the other sends the zip; [`PassBytes::to_vec`] joins them.
+#[derive(Debug, Clone)]
+pub struct PassBytes {
+    /// The template's static entries (shared, not copied per pass).
+    pub head: Bytes,
+    /// The pass's own entries, the central directory and the end record.
+    pub tail: Bytes,
+}
+
+impl PassBytes {
+    /// Total length of the zip.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+
+    /// Whether the zip is empty (never, for a real pass).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The zip as one buffer.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(&self.tail);
         out
     }
 }

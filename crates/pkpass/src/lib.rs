@@ -20,7 +20,8 @@ pub mod sign;
 pub mod strings;
 pub mod template;
 
+pub use bundle::PassBytes;
 pub use problem::{Findings, Problem};
-pub use render::{IssuedPass, PassIdentity, PreparedTemplate, RenderError, RenderInput};
+pub use render::{IssuedPass, PassIdentity, PreparedTemplate, RenderError, RenderInput, SignedFiles};
 pub use sign::{SigningError, SigningField, SigningIdentity, SigningMaterial, SigningProblem};
 pub use template::{Limits, Template, TemplateError};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::bundle::PackedFiles;
+use crate::bundle::{PackedFiles, PassBytes};
 use crate::manifest;
 use crate::pass_json::{self, ISSUER_KEYS, Mode};
 use crate::problem::{Findings, Problem};
@@ -58,6 +58,33 @@ pub struct IssuedPass {
     pub bytes: Vec<u8>,
     /// SHA-256 of the manifest: equal fingerprints mean nothing rendered changed.
     pub fingerprint: [u8; 32],
+}
+
+/// The files rendered and signed for one pass (`pass.json`, the `pass.strings` files holding
+/// placeholders, `manifest.json`, `signature`): a few KB. Kept, they let the same pass be zipped
+/// again later ([`PreparedTemplate::assemble`]) without another signature.
+#[derive(Debug, Clone)]
+pub struct SignedFiles {
+    files: Vec<(String, Vec<u8>)>,
+    /// SHA-256 of the manifest, as in [`IssuedPass::fingerprint`].
+    pub fingerprint: [u8; 32],
+}
+
+impl SignedFiles {
+    /// Bytes held (for bounding a cache of them).
+    #[must_use]
+    pub fn size(&self) -> usize {
+        self.files.iter().map(|(n, b)| n.len() + b.len()).sum()
+    }
+
+    /// The rendered `pass.json`.
+    #[must_use]
+    pub fn pass_json(&self) -> &[u8] {
+        self.files
+            .iter()
+            .find(|(n, _)| n == "pass.json")
+            .map_or(&[][..], |(_, b)| b.as_slice())
+    }
 }
 
 /// A template prepared once (file hashes, compressed entries) to issue many passes from.
@@ -140,17 +167,40 @@ impl PreparedTemplate {
         input: &RenderInput<'_>,
         signer: &SigningIdentity,
     ) -> Result<IssuedPass, RenderError> {
+        let signed = self.sign_files(input, signer)?;
+        Ok(IssuedPass {
+            bytes: self.assemble(&signed).to_vec(),
+            fingerprint: signed.fingerprint,
+        })
+    }
+
+    /// Renders and signs one pass, without zipping it ([`Self::assemble`] does that).
+    pub fn sign_files(
+        &self,
+        input: &RenderInput<'_>,
+        signer: &SigningIdentity,
+    ) -> Result<SignedFiles, RenderError> {
         let rendered = self.render(input)?;
         let signature = signer.sign_detached(&rendered.manifest)?;
-        let mut fresh: Vec<(&str, &[u8])> = vec![("pass.json", &rendered.pass_json)];
-        fresh.extend(rendered.strings.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
-        fresh.push(("manifest.json", &rendered.manifest));
-        fresh.push(("signature", &signature));
-        let bytes = self.packed.bundle(&fresh);
-        Ok(IssuedPass {
-            bytes,
-            fingerprint: fingerprint(&rendered.manifest),
-        })
+        let fingerprint = fingerprint(&rendered.manifest);
+        let mut files = Vec::with_capacity(rendered.strings.len() + 3);
+        files.push(("pass.json".to_owned(), rendered.pass_json));
+        files.extend(rendered.strings);
+        files.push(("manifest.json".to_owned(), rendered.manifest));
+        files.push(("signature".to_owned(), signature));
+        Ok(SignedFiles { files, fingerprint })
+    }
+
+    /// The `.pkpass` of `signed` (made by this template's [`Self::sign_files`]): the template's
+    /// packed files, shared rather than copied, then the pass's own.
+    #[must_use]
+    pub fn assemble(&self, signed: &SignedFiles) -> PassBytes {
+        let fresh: Vec<(&str, &[u8])> = signed
+            .files
+            .iter()
+            .map(|(n, b)| (n.as_str(), b.as_slice()))
+            .collect();
+        self.packed.bundle_parts(&fresh)
     }
 
     /// The rendered, checked `pass.json` of a pass (for callers that want to show it).

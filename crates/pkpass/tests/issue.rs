@@ -362,3 +362,32 @@ fn the_signature_no_longer_verifies_once_the_manifest_changes() {
     std::fs::write(dir.path().join("root.pem"), &chain.root_pem).unwrap();
     assert!(openssl_cms_verify(dir.path()).status.success());
 }
+
+#[test]
+fn kept_signed_files_reassemble_into_a_pass_that_verifies_without_signing_again() {
+    let chain = chain();
+    let signer = identity(&chain);
+    let payload = payload();
+    let input = RenderInput {
+        payload: &payload,
+        overrides: &Value::Null,
+        identity: identity_for("S-kept"),
+    };
+    let template = prepared();
+    let signed = template.sign_files(&input, &signer).unwrap();
+    assert!(
+        signed.size() < 64 * 1024,
+        "kept files are small: {}",
+        signed.size()
+    );
+    let first = template.assemble(&signed);
+    let again = template.assemble(&signed);
+    // The same signature both times: reassembling signs nothing.
+    assert_eq!(first.to_vec(), again.to_vec());
+    assert_eq!(first.len(), first.to_vec().len());
+    let files = verify_pass(&again.to_vec(), &chain.root_pem);
+    let pass_json: Value = serde_json::from_slice(&files["pass.json"]).unwrap();
+    assert_eq!(pass_json["serialNumber"], "S-kept");
+    assert_eq!(signed.pass_json(), files["pass.json"].as_slice());
+    assert_eq!(signed.fingerprint, template.fingerprint(&input).unwrap());
+}
