@@ -14,10 +14,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use passmint::crypto::MasterKey;
+use passmint::domain::crypto::MasterKey;
+use passmint::domain::signer::seal_identity;
 use passmint::metrics::Metrics;
 use passmint::push::{PushWorker, WorkerConfig};
-use passmint::signer::seal_identity;
 use passmint::store::{Backend, NewTemplate, Store, outbox};
 use pkpass::dev_certs::SignerOptions;
 use pkpass::{SigningIdentity, SigningMaterial};

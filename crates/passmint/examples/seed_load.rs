@@ -14,9 +14,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use passmint::issuing::{self, PassContent};
-use passmint::signer::seal_identity;
-use passmint::store::{NewPass, NewTemplate};
+use passmint::domain::render::{self, PassContent};
+use passmint::domain::signer::{load_template, seal_identity};
+use passmint::store::{Atomicity, NewPass, NewTemplate};
 use passmint::{AppState, Settings};
 use pkpass::dev_certs::SignerOptions;
 use pkpass::{SigningIdentity, SigningMaterial};
@@ -85,13 +85,14 @@ async fn main() -> anyhow::Result<()> {
             certificate_expires_at: identity.expires_at(),
         })
         .await?;
-    let loaded = issuing::template(&state, &template_id)
+    let loaded = load_template(&state.store, &state.master_key, &template_id)
         .await?
         .context("the template just stored is missing")?;
-    let url = issuing::web_service_url(&state);
+    let url = state.domain.config().web_service_url.clone();
     let payload: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(examples.join("../payload.json"))?)?;
     let mut ids = Vec::with_capacity(passes);
+    let mut rows = Vec::with_capacity(passes);
     for i in 0..passes {
         let content = PassContent {
             serial_number: format!("bench-{i}"),
@@ -100,23 +101,27 @@ async fn main() -> anyhow::Result<()> {
             overrides: serde_json::json!({}),
             voided: false,
         };
-        let fingerprint = issuing::fingerprint_now(&loaded, &url, &content)?;
+        let fingerprint = render::fingerprint_now(&loaded, &url, &content)?;
         let id = uuid::Uuid::new_v4().to_string();
+        rows.push(NewPass {
+            id: id.clone(),
+            template_id: template_id.clone(),
+            pass_type_identifier: options.pass_type_identifier.clone(),
+            serial_number: content.serial_number,
+            auth_token: content.auth_token,
+            payload: payload.to_string(),
+            overrides: "{}".into(),
+            voided: false,
+            fingerprint: fingerprint.to_vec(),
+            template_revision: loaded.revision,
+        });
+        ids.push(id);
+    }
+    for chunk in rows.chunks(1000) {
         state
             .store
-            .insert_pass(&NewPass {
-                id: id.clone(),
-                template_id: template_id.clone(),
-                pass_type_identifier: options.pass_type_identifier.clone(),
-                serial_number: content.serial_number,
-                auth_token: content.auth_token,
-                payload: payload.to_string(),
-                overrides: "{}".into(),
-                voided: false,
-                fingerprint: fingerprint.to_vec(),
-            })
+            .insert_passes(chunk, Atomicity::AllOrNothing, |_, _| Vec::new(), 1)
             .await?;
-        ids.push(id);
     }
     for d in 0..passes {
         let device = format!("bench-device-{d}");

@@ -14,30 +14,27 @@ use tokio::net::TcpListener;
 
 use crate::api;
 use crate::config::Settings;
-use crate::crypto::{CryptoError, MasterKey};
-use crate::events::Events;
+use crate::domain::crypto::{CryptoError, MasterKey};
+use crate::domain::{Domain, DomainConfig};
 use crate::metrics::Metrics;
 use crate::ops;
-use crate::signer::SignerCache;
 use crate::store::{Store, StoreError};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Everything a handler may use. Cheap to clone. New subsystems (pass service, push handle)
-/// get a field here.
+/// Everything a handler may use. Cheap to clone. Surfaces call the [`Domain`]; the store and
+/// master key are here for the workers (push) and for tests.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
+    pub domain: Domain,
     pub store: Store,
     pub master_key: MasterKey,
-    pub events: Events,
     pub metrics: Arc<Metrics>,
-    /// Restored templates + decrypted signers, by template id and revision.
-    pub signers: SignerCache,
+    /// The management API's body validators, compiled from `/openapi.json` at start.
+    pub schemas: Arc<api::body::Schemas>,
     /// `PASSMINT_PUBLIC_URL`, or `http://<bound address>`; no trailing slash.
     pub public_url: String,
-    /// Writes device registrations in batches (group commit).
-    pub registrar: crate::passkit::batch::Registrar,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +50,8 @@ pub enum LaunchError {
     },
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
+    #[error("the published API schema does not compile: {0}")]
+    Schema(String),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -82,21 +81,30 @@ impl AppState {
             );
         }
         let metrics = Arc::new(Metrics::default());
-        let events = Events::new(store.clone(), metrics.clone(), settings.max_events);
-        let registrar = crate::passkit::batch::Registrar::start(
+        let domain = Domain::start(
             store.clone(),
+            master_key.clone(),
             metrics.clone(),
-            settings.max_events,
-            crate::passkit::MAX_DEVICES_PER_PASS,
+            DomainConfig {
+                web_service_url: format!("{public_url}/passkit"),
+                max_template_bytes: settings.max_template_bytes,
+                keep_events: settings.max_events,
+                max_devices_per_pass: crate::passkit::MAX_DEVICES_PER_PASS,
+                template_cache_bytes: settings.template_cache_bytes,
+                signed_cache_bytes: settings.signed_cache_bytes,
+            },
         );
+        let document =
+            serde_json::to_value(ops::openapi()).map_err(|e| LaunchError::Schema(e.to_string()))?;
+        let schemas =
+            api::body::Schemas::compile(&document, api::BODY_SCHEMAS).map_err(LaunchError::Schema)?;
         Ok(Self {
             settings: Arc::new(settings),
+            domain,
             store,
             master_key,
-            events,
             metrics,
-            signers: SignerCache::default(),
-            registrar,
+            schemas: Arc::new(schemas),
             public_url,
         })
     }

@@ -53,6 +53,10 @@ pub struct Settings {
     pub max_events: i64,
     /// How many device log messages are kept.
     pub max_device_logs: i64,
+    /// Bytes of restored templates (prepared files + decrypted signer) kept in memory.
+    pub template_cache_bytes: u64,
+    /// Bytes of passes' signed files kept in memory, so re-downloads cost no signature.
+    pub signed_cache_bytes: u64,
     /// `json` for JSON log lines, anything else for human-readable ones.
     pub log_format: String,
 }
@@ -106,6 +110,8 @@ pub struct Layer {
     pub max_template_bytes: Option<u64>,
     pub max_events: Option<i64>,
     pub max_device_logs: Option<i64>,
+    pub template_cache_bytes: Option<u64>,
+    pub signed_cache_bytes: Option<u64>,
     pub log_format: Option<String>,
 }
 
@@ -146,14 +152,17 @@ impl Layer {
                 })
                 .transpose()
         };
-        let max_template_bytes = number("PASSMINT_MAX_TEMPLATE_BYTES")?
-            .map(|v| {
-                u64::try_from(v).map_err(|_| ConfigError::Invalid {
-                    name: "PASSMINT_MAX_TEMPLATE_BYTES",
-                    message: "must be positive".into(),
+        let bytes = |name: &'static str| -> Result<Option<u64>, ConfigError> {
+            number(name)?
+                .map(|v| {
+                    u64::try_from(v).map_err(|_| ConfigError::Invalid {
+                        name,
+                        message: "must be positive".into(),
+                    })
                 })
-            })
-            .transpose()?;
+                .transpose()
+        };
+        let max_template_bytes = bytes("PASSMINT_MAX_TEMPLATE_BYTES")?;
         Ok(Self {
             listen: get("PASSMINT_LISTEN"),
             data_dir: get("PASSMINT_DATA_DIR").map(PathBuf::from),
@@ -166,6 +175,8 @@ impl Layer {
             max_template_bytes,
             max_events: number("PASSMINT_MAX_EVENTS")?,
             max_device_logs: number("PASSMINT_MAX_DEVICE_LOGS")?,
+            template_cache_bytes: bytes("PASSMINT_TEMPLATE_CACHE_BYTES")?,
+            signed_cache_bytes: bytes("PASSMINT_SIGNED_CACHE_BYTES")?,
             log_format: get("PASSMINT_LOG_FORMAT"),
         })
     }
@@ -185,6 +196,8 @@ impl Layer {
             max_template_bytes: other.max_template_bytes.or(self.max_template_bytes),
             max_events: other.max_events.or(self.max_events),
             max_device_logs: other.max_device_logs.or(self.max_device_logs),
+            template_cache_bytes: other.template_cache_bytes.or(self.template_cache_bytes),
+            signed_cache_bytes: other.signed_cache_bytes.or(self.signed_cache_bytes),
             log_format: other.log_format.or(self.log_format),
         }
     }
@@ -244,6 +257,8 @@ impl Layer {
             max_template_bytes,
             max_events: self.max_events.unwrap_or(100_000).max(1),
             max_device_logs: self.max_device_logs.unwrap_or(10_000).max(1),
+            template_cache_bytes: self.template_cache_bytes.unwrap_or(256 * 1024 * 1024),
+            signed_cache_bytes: self.signed_cache_bytes.unwrap_or(64 * 1024 * 1024),
             log_format: self.log_format.unwrap_or_else(|| "text".into()),
         })
     }

@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
 
 /// 200 when the database answers, else 503.
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    match state.domain.healthy().await {
         Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
         Err(error) => {
             tracing::warn!(%error, "health check failed");
@@ -34,7 +34,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let templates = state.store.count_templates().await.ok();
+    let templates = state.domain.count_templates().await.ok();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(templates),
@@ -55,6 +55,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         api::templates::replace,
         api::templates::delete,
         api::passes::create,
+        api::passes::create_batch,
         api::passes::list,
         api::passes::retrieve,
         api::passes::download,

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use apns_testserver::{Reply, TestServer};
 use common::db::TestDb;
-use passmint::crypto::MasterKey;
+use passmint::domain::crypto::MasterKey;
+use passmint::domain::signer::seal_identity;
 use passmint::metrics::Metrics;
 use passmint::push::{Backoff, PushWorker, WorkerConfig, WorkerHandle};
-use passmint::signer::seal_identity;
 use passmint::store::outbox::{self, PushResult};
 use passmint::store::{Backend, NewTemplate, Store, now_millis};
 use pkpass::SigningIdentity;

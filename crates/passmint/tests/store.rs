@@ -159,7 +159,7 @@ async fn lists_events_newest_first_filtered_by_type(db: &TestDb) {
     let store = db.store().await;
     for n in 0..6 {
         let kind = if n % 2 == 0 { "A" } else { "B" };
-        store.insert_event(&event(kind, n), 1000).await.unwrap();
+        store.insert_events(&[event(kind, n)], 1000).await.unwrap();
     }
     let all = store.list_events(None, None, 100).await.unwrap();
     let order: Vec<i64> = all.iter().map(|e| e.timestamp).collect();
@@ -176,7 +176,7 @@ async fn lists_events_newest_first_filtered_by_type(db: &TestDb) {
 async fn keeps_only_the_newest_events(db: &TestDb) {
     let store = db.store().await;
     for n in 0..30 {
-        store.insert_event(&event("A", n), 10).await.unwrap();
+        store.insert_events(&[event("A", n)], 10).await.unwrap();
     }
     assert_eq!(store.count_events().await.unwrap(), 10);
     let newest = store.list_events(None, None, 1).await.unwrap();

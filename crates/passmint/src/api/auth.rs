@@ -31,7 +31,7 @@ impl FromRequestParts<AppState> for Admin {
         {
             return Ok(Admin);
         }
-        if state.store.api_token_exists(&tokens::hash(token)).await? {
+        if state.domain.api_token_exists(&tokens::hash(token)).await? {
             return Ok(Admin);
         }
         Err(ApiError::unauthorized())

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::store::StoreError;
+use crate::domain::{DomainError, Problem};
 
 /// One problem with the request: `param` names the form field or query parameter at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -140,18 +140,32 @@ pub fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
+impl From<&Problem> for Detail {
+    fn from(p: &Problem) -> Self {
+        let detail = Detail::body(&p.param, p.msg.clone());
+        match &p.value {
+            Some(v) => detail.with_value(v),
+            None => detail,
+        }
+    }
+}
+
+/// The management API's one mapping of domain errors to the wire.
+impl From<DomainError> for ApiError {
+    fn from(error: DomainError) -> Self {
+        let details = |problems: &[Problem]| problems.iter().map(Detail::from).collect();
         match &error {
-            StoreError::Unavailable(_) => {
-                tracing::warn!(error = %error, "database unavailable");
-                Self::unavailable()
+            DomainError::Invalid { message, problems } => {
+                Self::bad_request(message.clone(), details(problems))
             }
-            StoreError::Conflict(_) => Self::conflict("the resource already exists"),
-            _ => {
-                tracing::error!(error = %error, "store failure");
-                Self::internal()
-            }
+            DomainError::NotFound(what) => Self::not_found(format!("{} not found", what.noun())),
+            DomainError::Conflict { message, problems } => Self {
+                details: details(problems),
+                ..Self::conflict(message.clone())
+            },
+            DomainError::TooLarge { message } => Self::payload_too_large(message.clone()),
+            DomainError::Unavailable(_) => Self::unavailable(),
+            DomainError::Internal(_) => Self::internal(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub struct EventQuery {
     #[param(rename = "type")]
     pub event_type: Option<String>,
     /// 1–1000, default 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// `nextCursor` from the previous page.
     pub cursor: Option<String>,
@@ -55,7 +56,10 @@ fn to_json(e: &EventRecord) -> EventJson {
         category: e.category.clone(),
         timestamp: rfc3339_millis(e.timestamp),
         request_id: e.request_id.clone(),
-        data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::Null),
+        data: serde_json::from_str(&e.data).unwrap_or_else(|error| {
+            tracing::error!(event_id = %e.id, %error, "stored event data is not JSON");
+            serde_json::Value::Null
+        }),
     }
 }
 
@@ -82,13 +86,13 @@ pub async fn list(
         limit: query.limit.clone(),
         cursor: query.cursor.clone(),
     }
-    .parse(&state.master_key, CURSOR_SCOPE)?;
+    .parse(state.domain.master_key(), CURSOR_SCOPE)?;
     let event_type = query.event_type.as_deref().filter(|t| !t.is_empty());
     let mut records = state
-        .store
+        .domain
         .list_events(event_type, page.position, page.fetch())
         .await?;
-    let next_cursor = page.next_cursor(&mut records, |r| r.seq, &state.master_key, CURSOR_SCOPE);
+    let next_cursor = page.next_cursor(&mut records, |r| r.seq, state.domain.master_key(), CURSOR_SCOPE);
     Ok(Json(EventList {
         data: records.iter().map(to_json).collect(),
         next_cursor,

@@ -1,12 +1,16 @@
-//! The management API (SPEC 2): templates, passes and events. Each module owns its request and
-//! response types; errors map to the wire in `error.rs` only.
+//! The management API (SPEC 2, 8): templates, passes and events. Each module owns its request
+//! and response types (the same types `/openapi.json` documents); errors map to the wire in
+//! `error.rs` only. Handlers parse, call the domain, and shape the answer.
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-use crate::app::AppState;
+use crate::app::{AppState, RequestId};
+use crate::domain::events::failure_data;
+use crate::domain::{Audit, Operation};
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod events;
 pub mod form;
@@ -19,6 +23,9 @@ pub const BASE: &str = "/v2/credentials/compact/digital-pass/apple";
 
 /// Room for the PEM fields, name, and multipart framing around the template .zip.
 const FORM_OVERHEAD_BYTES: u64 = 512 * 1024;
+
+/// The request bodies validated against their published schemas (see `body.rs`).
+pub const BODY_SCHEMAS: &[&str] = &["CreatePass", "ChangePass", "CreatePassBatch"];
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let body_limit =
@@ -49,36 +56,45 @@ fn passes_router() -> Router<AppState> {
         )
         .route(&format!("{BASE}/passes/{{id}}/pkpass"), get(passes::download))
         .layer(DefaultBodyLimit::max(passes::MAX_BODY_BYTES))
+        .merge(
+            Router::new()
+                .route(&format!("{BASE}/passes/batch"), post(passes::create_batch))
+                .layer(DefaultBodyLimit::max(passes::MAX_BATCH_BODY_BYTES)),
+        )
 }
 
-/// Runs one management operation between its events: `…_START` before `work` runs, then
-/// `…_SUCCESS` (with what `success` says of the result) or `…_FAIL` (with the error's code), all
-/// under the request's id. Every handler goes through here so no operation can skip its events.
+/// Begins the audit trail of one management operation under the request's id.
+pub(crate) fn audit(op: Operation, request_id: &RequestId) -> Audit {
+    Audit::begin(op, request_id.0.clone())
+}
+
+/// Ends one management operation's audit trail: `…_START` and `…_SUCCESS` (with what
+/// `success` says of the result) or `…_FAIL` (with the error's code and the parameters at
+/// fault), unless the domain already wrote them with its change. Every handler goes through
+/// here, so no operation can skip its events.
 pub(crate) async fn recorded<T>(
     state: &AppState,
-    op: crate::events::Operation,
-    request_id: &crate::app::RequestId,
-    work: impl std::future::Future<Output = Result<T, error::ApiError>>,
+    audit: &Audit,
+    result: Result<T, error::ApiError>,
     success: impl FnOnce(&T) -> serde_json::Value,
 ) -> Result<T, error::ApiError> {
-    use crate::events::{Phase, failure_data};
-    let rid = request_id.as_str();
-    state
-        .events
-        .operation(op, Phase::Start, rid, serde_json::json!({}))
-        .await;
-    let result = work.await;
-    match &result {
-        Ok(value) => {
-            state
-                .events
-                .operation(op, Phase::Success, rid, success(value))
-                .await
+    let outcome = match &result {
+        Ok(value) => Ok(success(value)),
+        Err(e) => {
+            let params: Vec<&str> = e.details.iter().map(|d| d.param.as_str()).collect();
+            Err(failure_data(e.code(), e.status.as_u16(), &params))
         }
-        Err(error) => {
-            let data = failure_data(error, serde_json::json!({}));
-            state.events.operation(op, Phase::Fail, rid, data).await;
-        }
-    }
+    };
+    state.domain.events().finish(audit, outcome).await;
     result
+}
+
+/// The canonical form of a path id, or 400 if it isn't a UUID.
+pub(crate) fn path_id<T>(raw: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, error::ApiError> {
+    parse(raw).ok_or_else(|| {
+        error::ApiError::bad_request(
+            "id must be a UUID",
+            vec![error::Detail::path("id", "must be a UUID", raw)],
+        )
+    })
 }

@@ -2,7 +2,7 @@
 use serde::Deserialize;
 
 use super::error::{ApiError, Detail};
-use crate::crypto::MasterKey;
+use crate::domain::crypto::MasterKey;
 
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
@@ -12,6 +12,7 @@ pub const MAX_LIMIT: i64 = 1000;
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1–1000, default 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// `nextCursor` from the previous page.
     pub cursor: Option<String>,

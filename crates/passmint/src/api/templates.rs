@@ -4,19 +4,17 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use pkpass::{Limits, SigningIdentity, SigningMaterial, Template, TemplateError};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::auth::Admin;
-use super::error::{ApiError, Detail, ErrorBody};
-use super::form::{self, RawForm, TemplateForm};
+use super::error::{ApiError, ErrorBody};
+use super::form;
 use super::pagination::PageQuery;
-use super::recorded;
+use super::{audit, path_id, recorded};
 use crate::app::{AppState, RequestId};
-use crate::events::Operation;
-use crate::signer::seal_identity;
-use crate::store::{NewTemplate, TemplateRecord};
+use crate::domain::{self, Operation, TemplateId};
+use crate::store::TemplateRecord;
 
 /// Cursor scope of the template list.
 const CURSOR_SCOPE: &str = "templates";
@@ -63,25 +61,45 @@ pub struct TemplateList {
     pub next_cursor: Option<String>,
 }
 
-/// The multipart form of create and replace (all fields required).
+/// The multipart form of create and replace (all fields required). The form is read as a
+/// stream (the .zip can be a megabyte) into the domain's `TemplateUpload`, whose
+/// `check_fields` applies these same rules; `the_upload_form_schema_states_the_field_rules`
+/// keeps the two in step.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 #[schema(rename_all = "camelCase")]
-pub struct TemplateUpload {
+pub struct TemplateUploadForm {
     /// The template .zip.
     #[schema(value_type = String, format = Binary)]
     template: Vec<u8>,
     /// 1–1024 characters.
+    #[schema(min_length = 1, max_length = 1024)]
     name: String,
     /// 1–100 characters of `A–Z a–z 0–9 _ -`, ending `.pkpass`.
+    #[schema(max_length = 100, pattern = r"^[A-Za-z0-9_-]+\.pkpass$")]
     file_name: String,
+    /// The certificate's `OU`; no surrounding spaces or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1F\x7F-\x9F](?:[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?$"
+    )]
     team_identifier: String,
+    /// The certificate's `UID`; no surrounding spaces or control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\s\x00-\x1F\x7F-\x9F](?:[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F])?$"
+    )]
     pass_type_identifier: String,
     /// Apple WWDR intermediate certificate (PEM).
+    #[schema(pattern = r"\S")]
     wwdr: String,
     /// Pass type certificate (PEM).
+    #[schema(pattern = r"\S")]
     signer_cert: String,
     /// Its private key (PEM; PKCS#8 encrypted, legacy encrypted, or plain).
+    #[schema(pattern = r"\S")]
     signer_key: String,
     /// Passphrase of the key (ignored for a plain key).
     signer_key_passphrase: String,
@@ -112,180 +130,14 @@ fn to_json(record: &TemplateRecord, warnings: Option<Vec<Warning>>) -> TemplateJ
     }
 }
 
-/// The canonical form of a path id, or 400 if it isn't a UUID.
-pub fn parse_id(id: &str) -> Result<String, ApiError> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| u.hyphenated().to_string())
-        .map_err(|_| {
-            ApiError::bad_request(
-                "id must be a UUID",
-                vec![Detail::path("id", "must be a UUID", id)],
-            )
+fn warnings_json(warnings: Vec<domain::Warning>) -> Vec<Warning> {
+    warnings
+        .into_iter()
+        .map(|w| Warning {
+            param: w.param,
+            msg: w.msg,
         })
-}
-
-fn problem_msg(p: &pkpass::Problem) -> String {
-    if p.location.is_empty() {
-        p.message.clone()
-    } else {
-        format!("{}: {}", p.location, p.message)
-    }
-}
-
-/// The form's identifiers replace pass.json's; say so when pass.json held other values, since
-/// those keys then have no effect.
-fn overridden_identifiers(pass_json: &Value, form: &RawForm) -> Vec<Warning> {
-    [
-        ("passTypeIdentifier", form.pass_type_identifier.as_deref()),
-        ("teamIdentifier", form.team_identifier.as_deref()),
-    ]
-    .into_iter()
-    .filter_map(|(key, form_value)| {
-        let in_json = pass_json.get(key)?.as_str()?;
-        let form_value = form_value?;
-        (in_json != form_value).then(|| Warning {
-            param: "template".into(),
-            msg: format!("pass.json: {key} {in_json:?} has no effect; passes use the form's {form_value:?}"),
-        })
-    })
-    .collect()
-}
-
-/// What the content checks produced: the problems, and when there are none the identity and
-/// warnings.
-struct ContentCheck {
-    details: Vec<Detail>,
-    identity: Option<SigningIdentity>,
-    warnings: Vec<Warning>,
-    too_large: bool,
-}
-
-/// Runs every content check on whatever fields are present: the zip, the signing material,
-/// and the certificate against the identifiers.
-fn check_content(form: &RawForm, limits: &Limits) -> ContentCheck {
-    let mut details = Vec::new();
-    let mut warnings = Vec::new();
-    let mut too_large = false;
-    if let Some(zip) = form.template.as_ref().filter(|t| !t.is_empty()) {
-        match Template::from_zip(zip, limits) {
-            Ok(template) => {
-                warnings.extend(template.warnings().iter().map(|w| Warning {
-                    param: "template".into(),
-                    msg: problem_msg(w),
-                }));
-                warnings.extend(overridden_identifiers(template.pass_json(), form));
-            }
-            Err(TemplateError::TooLarge { .. }) => too_large = true,
-            Err(TemplateError::Invalid { findings }) => details.extend(
-                findings
-                    .errors
-                    .iter()
-                    .map(|p| Detail::body("template", problem_msg(p))),
-            ),
-            Err(TemplateError::Io(e)) => {
-                details.push(Detail::body("template", format!("cannot read: {e}")));
-            }
-        }
-    }
-    let mut identity = None;
-    if let (Some(cert), Some(key), Some(wwdr)) = (
-        form.signer_cert.as_deref().filter(|v| !v.trim().is_empty()),
-        form.signer_key.as_deref().filter(|v| !v.trim().is_empty()),
-        form.wwdr.as_deref().filter(|v| !v.trim().is_empty()),
-    ) {
-        let material = SigningMaterial {
-            signer_cert: cert.as_bytes(),
-            signer_key: key.as_bytes(),
-            passphrase: form.signer_key_passphrase.as_deref(),
-            wwdr: wwdr.as_bytes(),
-        };
-        // The identifiers are checked against the certificate alone, so they are reported even
-        // when the key can't be opened (every problem at once).
-        if let (Some(pti), Some(team)) = (
-            form.pass_type_identifier.as_deref(),
-            form.team_identifier.as_deref(),
-        ) {
-            details.extend(
-                pkpass::sign::check_certificate_identifiers(cert.as_bytes(), pti, team)
-                    .into_iter()
-                    .map(|p| Detail::body(p.field.param(), p.message)),
-            );
-        }
-        match SigningIdentity::load(material) {
-            Ok(loaded) => identity = Some(loaded),
-            Err(pkpass::SigningError::Invalid(problems)) => details.extend(
-                problems
-                    .into_iter()
-                    .map(|p| Detail::body(p.field.param(), p.message)),
-            ),
-            Err(pkpass::SigningError::Crypto(e)) => {
-                tracing::warn!(error = %e, "signing material check failed inside OpenSSL");
-                details.push(Detail::body(
-                    "signerKey",
-                    "the signing material could not be checked",
-                ));
-            }
-        }
-    }
-    ContentCheck {
-        details,
-        identity,
-        warnings,
-        too_large,
-    }
-}
-
-/// Checks a whole upload (fields, zip, signing material), all problems at once, and prepares
-/// the row to store under `id`.
-async fn accept_upload(
-    state: &AppState,
-    raw: RawForm,
-    id: &str,
-) -> Result<(NewTemplate, Vec<Warning>), ApiError> {
-    let mut details = form::check_fields(&raw);
-    let limits = Limits {
-        max_zip_bytes: state.settings.max_template_bytes,
-        ..Limits::default()
-    };
-    let (raw, check) = tokio::task::spawn_blocking(move || {
-        let check = check_content(&raw, &limits);
-        (raw, check)
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "template check task failed");
-        ApiError::internal()
-    })?;
-    if check.too_large {
-        return Err(ApiError::payload_too_large(format!(
-            "template must be at most {} bytes",
-            state.settings.max_template_bytes
-        )));
-    }
-    details.extend(check.details);
-    if !details.is_empty() {
-        return Err(ApiError::bad_request("the template is invalid", details));
-    }
-    let (Some(identity), Some(form)) = (check.identity, TemplateForm::complete(raw)) else {
-        return Err(ApiError::bad_request("the template is invalid", details));
-    };
-    let sealed = seal_identity(&state.master_key, id, &identity).map_err(|e| {
-        tracing::error!(error = %e, "sealing the signing key failed");
-        ApiError::internal()
-    })?;
-    let row = NewTemplate {
-        id: id.to_string(),
-        name: form.name,
-        file_name: form.file_name,
-        team_identifier: form.team_identifier,
-        pass_type_identifier: form.pass_type_identifier,
-        template_zip: form.template.to_vec(),
-        signer_cert_der: sealed.signer_cert_der,
-        wwdr_der: sealed.wwdr_der,
-        signer_key_sealed: sealed.signer_key_sealed,
-        certificate_expires_at: identity.expires_at(),
-    };
-    Ok((row, check.warnings))
+        .collect()
 }
 
 fn multipart_or_400(m: Result<Multipart, MultipartRejection>) -> Result<Multipart, ApiError> {
@@ -302,7 +154,7 @@ fn multipart_or_400(m: Result<Multipart, MultipartRejection>) -> Result<Multipar
     post,
     path = "/v2/credentials/compact/digital-pass/apple/templates",
     tag = "templates",
-    request_body(content = TemplateUpload, content_type = "multipart/form-data"),
+    request_body(content = TemplateUploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, description = "Template created", body = TemplateJson),
         (status = 400, description = "Invalid upload; every problem in details", body = ErrorBody),
@@ -317,15 +169,14 @@ pub async fn create(
     request_id: RequestId,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let op = Operation::TEMPLATE_CREATE;
-    let work = async {
-        let raw = form::read(multipart_or_400(multipart)?, state.settings.max_template_bytes).await?;
-        let id = uuid::Uuid::new_v4().to_string();
-        let (row, warnings) = accept_upload(&state, raw, &id).await?;
-        let record = state.store.insert_template(&row).await?;
-        Ok(to_json(&record, Some(warnings)))
-    };
-    let body = recorded(&state, op, &request_id, work, |t| json!({ "templateId": t.id })).await?;
+    let audit = audit(Operation::TEMPLATE_CREATE, &request_id);
+    let result = async {
+        let upload = form::read(multipart_or_400(multipart)?, state.settings.max_template_bytes).await?;
+        let (record, warnings) = state.domain.create_template(upload).await?;
+        Ok(to_json(&record, Some(warnings_json(warnings))))
+    }
+    .await;
+    let body = recorded(&state, &audit, result, |t| json!({ "templateId": t.id })).await?;
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -348,25 +199,20 @@ pub async fn list(
     request_id: RequestId,
     query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TemplateList>, ApiError> {
-    let op = Operation::TEMPLATE_RETRIEVE_LIST;
-    let work = async {
+    let audit = audit(Operation::TEMPLATE_RETRIEVE_LIST, &request_id);
+    let result = async {
         let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), Vec::new()))?;
-        let page = query.parse(&state.master_key, CURSOR_SCOPE)?;
-        let mut records = state.store.list_templates(page.position, page.fetch()).await?;
-        let next_cursor = page.next_cursor(&mut records, |r| r.seq, &state.master_key, CURSOR_SCOPE);
+        let key = state.domain.master_key();
+        let page = query.parse(key, CURSOR_SCOPE)?;
+        let mut records = state.domain.list_templates(page.position, page.fetch()).await?;
+        let next_cursor = page.next_cursor(&mut records, |r| r.seq, key, CURSOR_SCOPE);
         Ok(TemplateList {
             data: records.iter().map(|r| to_json(r, None)).collect(),
             next_cursor,
         })
-    };
-    let body = recorded(
-        &state,
-        op,
-        &request_id,
-        work,
-        |l| json!({ "count": l.data.len() }),
-    )
-    .await?;
+    }
+    .await;
+    let body = recorded(&state, &audit, result, |l| json!({ "count": l.data.len() })).await?;
     Ok(Json(body))
 }
 
@@ -390,17 +236,13 @@ pub async fn retrieve(
     request_id: RequestId,
     Path(raw_id): Path<String>,
 ) -> Result<Json<TemplateJson>, ApiError> {
-    let op = Operation::TEMPLATE_RETRIEVE;
-    let work = async {
-        let id = parse_id(&raw_id)?;
-        let record = state
-            .store
-            .get_template(&id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("template not found"))?;
-        Ok(to_json(&record, None))
-    };
-    let body = recorded(&state, op, &request_id, work, |t| json!({ "templateId": t.id })).await?;
+    let audit = audit(Operation::TEMPLATE_RETRIEVE, &request_id);
+    let result = async {
+        let id = path_id(&raw_id, TemplateId::parse)?;
+        Ok(to_json(&state.domain.template(&id).await?, None))
+    }
+    .await;
+    let body = recorded(&state, &audit, result, |t| json!({ "templateId": t.id })).await?;
     Ok(Json(body))
 }
 
@@ -410,7 +252,7 @@ pub async fn retrieve(
     path = "/v2/credentials/compact/digital-pass/apple/templates/{id}",
     tag = "templates",
     params(("id" = String, Path, format = "uuid", description = "Template id")),
-    request_body(content = TemplateUpload, content_type = "multipart/form-data"),
+    request_body(content = TemplateUploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "Template replaced", body = TemplateJson),
         (status = 400, description = "Invalid upload or id", body = ErrorBody),
@@ -427,26 +269,16 @@ pub async fn replace(
     Path(raw_id): Path<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<TemplateJson>, ApiError> {
-    let op = Operation::TEMPLATE_UPDATE;
-    let work = async {
-        let id = parse_id(&raw_id)?;
+    let audit = audit(Operation::TEMPLATE_UPDATE, &request_id);
+    let result = async {
+        let id = path_id(&raw_id, TemplateId::parse)?;
         // Read the body first so every answer leaves the connection clean.
-        let raw = form::read(multipart_or_400(multipart)?, state.settings.max_template_bytes).await?;
-        let before = state
-            .store
-            .get_template(&id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("template not found"))?;
-        let (row, warnings) = accept_upload(&state, raw, &id).await?;
-        let after = state
-            .store
-            .replace_template(&row)
-            .await?
-            .ok_or_else(|| ApiError::not_found("template not found"))?;
-        crate::hooks::after_template_replaced(&state, &before, &after).await?;
-        Ok(to_json(&after, Some(warnings)))
-    };
-    let body = recorded(&state, op, &request_id, work, |t| json!({ "templateId": t.id })).await?;
+        let upload = form::read(multipart_or_400(multipart)?, state.settings.max_template_bytes).await?;
+        let (record, warnings) = state.domain.replace_template(&id, upload).await?;
+        Ok(to_json(&record, Some(warnings_json(warnings))))
+    }
+    .await;
+    let body = recorded(&state, &audit, result, |t| json!({ "templateId": t.id })).await?;
     Ok(Json(body))
 }
 
@@ -470,15 +302,13 @@ pub async fn delete(
     request_id: RequestId,
     Path(raw_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let op = Operation::TEMPLATE_DELETE;
-    let work = async {
-        let id = parse_id(&raw_id)?;
-        if !state.store.delete_template(&id).await? {
-            return Err(ApiError::not_found("template not found"));
-        }
-        state.signers.invalidate(&id);
+    let audit = audit(Operation::TEMPLATE_DELETE, &request_id);
+    let result = async {
+        let id = path_id(&raw_id, TemplateId::parse)?;
+        state.domain.delete_template(&id).await?;
         Ok(id)
-    };
-    recorded(&state, op, &request_id, work, |id| json!({ "templateId": id })).await?;
+    }
+    .await;
+    recorded(&state, &audit, result, |id| json!({ "templateId": id.as_str() })).await?;
     Ok(StatusCode::NO_CONTENT)
 }

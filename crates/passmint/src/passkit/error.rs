@@ -3,8 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::issuing::IssueError;
-use crate::store::StoreError;
+use crate::domain::DomainError;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PasskitError {
@@ -41,26 +40,17 @@ impl PasskitError {
     }
 }
 
-impl From<StoreError> for PasskitError {
-    fn from(error: StoreError) -> Self {
-        if error.is_unavailable() {
-            tracing::warn!(%error, "database unavailable");
-            Self::Unavailable
-        } else {
-            tracing::error!(%error, "store failure");
-            Self::Internal
-        }
-    }
-}
-
-impl From<IssueError> for PasskitError {
-    fn from(error: IssueError) -> Self {
+/// The PassKit service's one mapping of domain errors to Apple's status codes.
+impl From<DomainError> for PasskitError {
+    fn from(error: DomainError) -> Self {
         match error {
-            IssueError::Store(e) | IssueError::Signer(crate::signer::SignerError::Store(e)) => e.into(),
-            other => {
-                tracing::error!(error = %other, "rendering a pass for a device failed");
-                Self::Internal
-            }
+            // A pass that exists but no longer renders with its template is the server's
+            // problem as far as the device is concerned.
+            DomainError::Invalid { .. } | DomainError::Internal(_) => Self::Internal,
+            DomainError::NotFound(_) => Self::Unauthorized,
+            DomainError::Conflict { .. } => Self::TooManyRegistrations,
+            DomainError::TooLarge { .. } => Self::TooLarge,
+            DomainError::Unavailable(_) => Self::Unavailable,
         }
     }
 }

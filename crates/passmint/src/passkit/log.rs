@@ -3,7 +3,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::PasskitError;
 use crate::app::{AppState, RequestId};
@@ -35,21 +35,14 @@ pub async fn receive(
         .map(|m| m.chars().take(MAX_MESSAGE_CHARS).collect())
         .collect();
     let dropped = logs.len() - messages.len();
-    for message in &messages {
-        state
-            .store
-            .insert_device_log(request_id.as_str(), message, state.settings.max_device_logs)
-            .await?;
-        tracing::info!(request_id = request_id.as_str(), message, "device log");
-    }
     state
-        .events
-        .record(
-            "PASSKIT_DEVICE_LOG",
-            "passkit",
+        .domain
+        .device_logs(
             request_id.as_str(),
-            json!({ "messages": messages, "dropped": dropped }),
+            &messages,
+            dropped,
+            state.settings.max_device_logs,
         )
-        .await;
+        .await?;
     Ok(StatusCode::OK)
 }

@@ -14,10 +14,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 
 use crate::app::AppState;
+use crate::domain::SerialNumber;
 use crate::store::PassHead;
 use crate::tokens;
 
-pub mod batch;
 pub mod error;
 pub mod log;
 pub mod passes;
@@ -37,13 +37,13 @@ pub const MAX_DEVICE_ID_CHARS: usize = 128;
 /// Longest pass type identifier accepted.
 pub const MAX_PASS_TYPE_CHARS: usize = 255;
 /// Longest serial number accepted (the management API issues at most 128).
-pub const MAX_SERIAL_CHARS: usize = crate::api::passes::MAX_SERIAL_CHARS;
+pub const MAX_SERIAL_CHARS: usize = SerialNumber::MAX_CHARS;
 /// Longest push token accepted (Apple's are 64 hex characters today).
 pub const MAX_PUSH_TOKEN_CHARS: usize = 256;
 /// Most devices one pass may be registered on; more registrations get 409. A pass is one
 /// holder's card: a thousand devices is far beyond any real use, and it bounds what one leaked
 /// token can make the server store. (Registrations are group-committed; a burst arriving in
-/// one batch can overshoot the cap by at most the batch size, see `batch.rs`.)
+/// one batch can overshoot the cap by at most the batch size, see `domain::registrations`.)
 pub const MAX_DEVICES_PER_PASS: i64 = 1000;
 
 pub fn router() -> Router<AppState> {
@@ -90,8 +90,8 @@ pub async fn authorize(
     segment(serial, MAX_SERIAL_CHARS, "serialNumber")?;
     let token = apple_pass_token(headers).ok_or(PasskitError::Unauthorized)?;
     let head = state
-        .store
-        .get_pass_head(pass_type, serial)
+        .domain
+        .pass_head(pass_type, serial)
         .await?
         .ok_or(PasskitError::Unauthorized)?;
     if tokens::equal(token, &head.auth_token) {

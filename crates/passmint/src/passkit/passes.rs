@@ -6,8 +6,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{PasskitError, authorize};
-use crate::api::passes::{PKPASS_TYPE, http_date, render_stored};
 use crate::app::AppState;
+use crate::domain::PassId;
+use crate::wire::{PKPASS_TYPE, http_date, parse_http_date, pass_body};
 
 /// `GET /passkit/v1/passes/{passType}/{serial}` (and HEAD): 200 with the signed pass and
 /// `Last-Modified`; 304 when `If-Modified-Since` is at or after the pass's `Last-Modified`
@@ -25,9 +26,7 @@ pub async fn latest(
     let since = headers
         .get(IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_secs()).ok());
+        .and_then(parse_http_date);
     if since.is_some_and(|s| s >= head.last_modified) {
         return Ok((StatusCode::NOT_MODIFIED, [(LAST_MODIFIED, last_modified)]).into_response());
     }
@@ -39,19 +38,15 @@ pub async fn latest(
         )
             .into_response());
     }
-    let pass = state
-        .store
-        .get_pass(&head.id)
-        .await?
-        .ok_or(PasskitError::Unauthorized)?;
-    let bytes = render_stored(&state, &pass).await?;
+    let pass = state.domain.pass(&PassId::from_stored(head.id)).await?;
+    let signed = state.domain.signed_pass(&pass).await?;
     // The pass may have changed between the two reads: its own Last-Modified goes out.
     let last_modified =
-        HeaderValue::from_str(&http_date(pass.last_modified)).map_err(|_| PasskitError::Internal)?;
+        HeaderValue::from_str(&http_date(signed.last_modified)).map_err(|_| PasskitError::Internal)?;
     Ok((
         StatusCode::OK,
         [(CONTENT_TYPE, content_type), (LAST_MODIFIED, last_modified)],
-        bytes,
+        pass_body(signed.bytes),
     )
         .into_response())
 }

@@ -7,9 +7,8 @@ use serde_json::{Value, json};
 
 use super::{MAX_DEVICE_ID_CHARS, MAX_PUSH_TOKEN_CHARS, PasskitError, authorize, segment};
 use crate::app::{AppState, RequestId};
-use crate::store::{NewRegistration, RegisterOutcome};
-
-const CATEGORY: &str = "passkit";
+use crate::domain::Registration;
+use crate::store::RegisterOutcome;
 
 type DevicePath = Result<Path<(String, String, String)>, PathRejection>;
 
@@ -52,18 +51,15 @@ pub async fn register(
         let body = super::body(body)?;
         let head = authorize(&state, &headers, &pass_type, &serial).await?;
         let token = push_token(&body)?;
+        let registration = Registration {
+            device,
+            pass_type_identifier: pass_type.clone(),
+            serial_number: serial.clone(),
+            push_token: token,
+        };
         let outcome = state
-            .registrar
-            .register(
-                NewRegistration {
-                    device,
-                    pass_id: head.id.clone(),
-                    pass_type_identifier: pass_type.clone(),
-                    push_token: token,
-                },
-                serial.clone(),
-                request_id.as_str(),
-            )
+            .domain
+            .register_device(&head, registration, request_id.as_str())
             .await?;
         Ok((outcome, head.id, pass_type, serial))
     }
@@ -79,7 +75,7 @@ pub async fn register(
                     return Err(error);
                 }
             };
-            // PASSKIT_DEVICE_REGISTER_SUCCESS was written with the registration (batch.rs).
+            // PASSKIT_DEVICE_REGISTER_SUCCESS was written with the registration.
             tracing::debug!(%pass_id, %pass_type, %serial, "device registered");
             Ok(status)
         }
@@ -91,15 +87,8 @@ pub async fn register(
 }
 
 async fn record_fail(state: &AppState, request_id: &RequestId, error: &PasskitError) {
-    state
-        .events
-        .record(
-            "PASSKIT_DEVICE_REGISTER_FAIL",
-            CATEGORY,
-            request_id.as_str(),
-            json!({ "status": error.status().as_u16(), "reason": error.to_string() }),
-        )
-        .await;
+    let data = json!({ "status": error.status().as_u16(), "reason": error.to_string() });
+    state.domain.registration_failed(request_id.as_str(), data).await;
 }
 
 /// `DELETE …/registrations/{passType}/{serial}`: 200 (also when the device was not
@@ -112,20 +101,9 @@ pub async fn unregister(
 ) -> Result<StatusCode, PasskitError> {
     let (device, pass_type, serial) = path(p)?;
     let head = authorize(&state, &headers, &pass_type, &serial).await?;
-    let removed = state.store.unregister_device(&device, &head.id).await?;
     state
-        .events
-        .record(
-            "PASSKIT_DEVICE_UNREGISTER_SUCCESS",
-            CATEGORY,
-            request_id.as_str(),
-            json!({
-                "passId": head.id,
-                "passTypeIdentifier": pass_type,
-                "serialNumber": serial,
-                "wasRegistered": removed,
-            }),
-        )
-        .await;
+        .domain
+        .unregister_device(&head, &device, &pass_type, &serial, request_id.as_str())
+        .await?;
     Ok(StatusCode::OK)
 }

@@ -53,7 +53,7 @@ pub async fn list(
     segment(&pass_type, MAX_PASS_TYPE_CHARS, "passTypeIdentifier")?;
     let since = since(query.as_deref())?;
     let rows = state
-        .store
+        .domain
         .serials_updated_since(&device, &pass_type, since, MAX_SERIALS)
         .await?;
     let Some(last) = rows.iter().map(|(_, tag)| *tag).max() else {

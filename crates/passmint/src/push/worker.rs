@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::Backoff;
 use crate::config::Settings;
-use crate::crypto::MasterKey;
+use crate::domain::crypto::MasterKey;
 use crate::metrics::Metrics;
 use crate::store::outbox::{ClaimedPush, PushResult};
 use crate::store::{NewEvent, Store, StoreError, now_millis};
@@ -622,7 +622,7 @@ async fn record_events(shared: &Shared, events: &[NewEvent]) {
     }
     if let Err(error) = shared
         .store
-        .insert_events_batch(events, shared.config.keep_events)
+        .insert_events(events, shared.config.keep_events)
         .await
     {
         log_store_error(&error);

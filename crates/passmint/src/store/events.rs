@@ -1,34 +1,59 @@
 //! Events: appended with a monotonic `seq`, listed newest first, capped.
-use super::{EventRecord, NewEvent, Store, StoreError, on_pool};
+use super::{EventRecord, NewEvent, Store, StoreError, in_transaction, on_pool};
+
+/// Appends `$events` (a `&[NewEvent]`) on the executor `$conn` (an open transaction's
+/// connection) in multi-row statements, then prunes so that about `$keep` newest events remain.
+/// The prune is a range delete on the primary key below the newest `seq - keep`: usually a few
+/// rows, never a scan. One macro for both backends (it compiles once per connection type), so
+/// every writer of events shares this one statement shape.
+macro_rules! append_events {
+    ($conn:expr, $events:expr, $keep:expr) => {{
+        let events: &[$crate::store::NewEvent] = $events;
+        let mut last_seq = 0_i64;
+        // 6 binds per row: stay far below SQLite's and PostgreSQL's bind limits.
+        for chunk in events.chunks(500) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO events (id, type, category, timestamp, request_id, data) ",
+            );
+            insert.push_values(chunk, |mut row, e: &$crate::store::NewEvent| {
+                row.push_bind(&e.id)
+                    .push_bind(&e.event_type)
+                    .push_bind(&e.category)
+                    .push_bind(e.timestamp)
+                    .push_bind(&e.request_id)
+                    .push_bind(&e.data);
+            });
+            insert.push(" RETURNING seq");
+            let seqs: Vec<i64> = insert
+                .build_query_scalar()
+                .persistent(false)
+                .fetch_all(&mut *$conn)
+                .await?;
+            last_seq = last_seq.max(seqs.into_iter().max().unwrap_or(0));
+        }
+        if last_seq > 0 {
+            sqlx::query("DELETE FROM events WHERE seq <= $1")
+                .bind(last_seq - i64::max($keep, 1))
+                .execute(&mut *$conn)
+                .await?;
+        }
+    }};
+}
+pub(crate) use append_events;
 
 impl Store {
-    /// Appends an event and prunes so that about `keep` newest events remain. The prune is a
-    /// range delete on the primary key below `seq - keep`: usually one row, never a scan.
-    pub async fn insert_event(&self, e: &NewEvent, keep: i64) -> Result<EventRecord, StoreError> {
+    /// Appends events in one transaction and prunes to about `keep` newest.
+    pub async fn insert_events(&self, events: &[NewEvent], keep: i64) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // Queue behind this process's other SQLite writers instead of in the busy handler.
         let _turn = self.write_turn().await;
-        let record = on_pool!(self, pool => {
-            sqlx::query_as::<_, EventRecord>(
-                "INSERT INTO events (id, type, category, timestamp, request_id, data) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 RETURNING seq, id, type, category, timestamp, request_id, data",
-            )
-            .bind(&e.id)
-            .bind(&e.event_type)
-            .bind(&e.category)
-            .bind(e.timestamp)
-            .bind(&e.request_id)
-            .bind(&e.data)
-            .fetch_one(pool)
-            .await
-        })?;
-        on_pool!(self, pool => {
-            sqlx::query("DELETE FROM events WHERE seq <= $1")
-                .bind(record.seq - keep.max(1))
-                .execute(pool)
-                .await
-                .map(|_| ())
-        })?;
-        Ok(record)
+        in_transaction!(self, tx => async {
+            append_events!(&mut **tx, events, keep);
+            Ok::<(), StoreError>(())
+        });
+        Ok(())
     }
 
     /// Up to `limit` events older than position `before_seq` (newest when `None`), newest

@@ -35,7 +35,10 @@ mod tokens;
 
 pub use error::StoreError;
 pub use models::*;
-pub use passes::{ChangeOutcome, NewPass, PassChange, PassHead, PassRecord, PassRenderRow, unix_secs};
+pub use passes::{
+    Atomicity, ChangeOutcome, InsertOutcome, NewPass, PassChange, PassHead, PassRecord, PassRenderRow,
+    unix_secs,
+};
 pub use registrations::{NewRegistration, RegisterOutcome};
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
@@ -265,6 +268,11 @@ fn sqlite_migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0001_initial.sql"),
         ),
         (3, "push", include_str!("../../migrations/sqlite/0003_push.sql")),
+        (
+            4,
+            "issuing",
+            include_str!("../../migrations/sqlite/0004_issuing.sql"),
+        ),
     ])
 }
 
@@ -276,5 +284,10 @@ fn postgres_migrator() -> Migrator {
             include_str!("../../migrations/postgres/0001_initial.sql"),
         ),
         (3, "push", include_str!("../../migrations/postgres/0003_push.sql")),
+        (
+            4,
+            "issuing",
+            include_str!("../../migrations/postgres/0004_issuing.sql"),
+        ),
     ])
 }

@@ -49,6 +49,7 @@ pub struct TemplateRecord {
 pub struct TemplateMaterial {
     pub id: String,
     pub revision: i64,
+    pub file_name: String,
     pub team_identifier: String,
     pub pass_type_identifier: String,
     pub template_zip: Vec<u8>,

@@ -14,7 +14,7 @@
 //! one it claimed.
 use std::future::Future;
 
-use super::{Backend, NewEvent, Store, StoreError, in_transaction, on_pool};
+use super::{Backend, Store, StoreError, in_transaction, on_pool};
 
 /// A connection (usually an open transaction's, `&mut *tx`) that pushes can be enqueued on.
 /// Implemented for both backends' connections; not meant to be implemented elsewhere.
@@ -406,45 +406,5 @@ impl Store {
             sqlx::query_scalar("SELECT COUNT(*) FROM push_outbox").fetch_one(pool).await
         })?;
         Ok(n)
-    }
-
-    /// Appends many events in one transaction and prunes to about `keep` newest (the push
-    /// worker records one event per failed push and per recorded batch; a round trip each would
-    /// cap throughput).
-    pub async fn insert_events_batch(&self, events: &[NewEvent], keep: i64) -> Result<(), StoreError> {
-        // Queue behind this process's other SQLite writers instead of in the busy handler.
-        let _turn = self.write_turn().await;
-        let Some(_) = events.first() else { return Ok(()) };
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut last_seq = 0i64;
-            // 6 binds per row: stay well under SQLite's and PostgreSQL's bind limits.
-            for chunk in events.chunks(500) {
-                let mut builder = sqlx::QueryBuilder::new(
-                    "INSERT INTO events (id, type, category, timestamp, request_id, data) ",
-                );
-                builder.push_values(chunk, |mut row, e| {
-                    row.push_bind(&e.id)
-                        .push_bind(&e.event_type)
-                        .push_bind(&e.category)
-                        .push_bind(e.timestamp)
-                        .push_bind(&e.request_id)
-                        .push_bind(&e.data);
-                });
-                builder.push(" RETURNING seq");
-                let seqs: Vec<i64> = builder
-                    .build_query_scalar()
-                    .persistent(false)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                last_seq = last_seq.max(seqs.into_iter().max().unwrap_or(0));
-            }
-            sqlx::query("DELETE FROM events WHERE seq <= $1")
-                .bind(last_seq - keep.max(1))
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<(), StoreError>(())
-        })
     }
 }

@@ -11,10 +11,12 @@
 //! `max(now, previous + 1)` on every update, so two updates within one second still give two
 //! distinct, increasing `Last-Modified` values and a stale `If-Modified-Since` is never
 //! answered 304.
+use std::collections::{HashMap, HashSet};
+
 use sqlx::FromRow;
 
 use super::outbox::enqueue_for_pass;
-use super::{Backend, Store, StoreError, in_transaction, now_millis, on_pool};
+use super::{Backend, NewEvent, Store, StoreError, in_transaction, now_millis, on_pool};
 
 /// A pass as stored (with the number of devices registered for it).
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
@@ -37,7 +39,12 @@ pub struct PassRecord {
     pub last_modified: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Bumped by every write of the row: what a compare-and-set compares.
+    pub version: i64,
     pub registrations: i64,
+    /// The template's current revision (read with the pass, so a kept signed version can be
+    /// checked against it without another query).
+    pub template_revision: i64,
 }
 
 /// What a device-facing request needs before deciding whether to render: enough for the
@@ -62,6 +69,29 @@ pub struct NewPass {
     pub overrides: String,
     pub voided: bool,
     pub fingerprint: Vec<u8>,
+    /// The template revision it was rendered with; the insert checks it is still current.
+    pub template_revision: i64,
+}
+
+/// How the insert of one pass of a batch ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted(Box<PassRecord>),
+    /// Its (pass type, serial number) is taken, by a stored pass or an earlier one of the batch.
+    SerialTaken,
+    /// Its template is no longer at the revision it was rendered with: render again.
+    TemplateChanged,
+    /// Its template is gone.
+    TemplateMissing,
+}
+
+/// Whether one failed pass of a batch undoes the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Atomicity {
+    /// Independent passes (group commit of single issues): each succeeds or fails alone.
+    EachAlone,
+    /// All or nothing (`POST …/passes/batch`): any failure rolls the whole batch back.
+    AllOrNothing,
 }
 
 /// A PATCH, checked and rendered by the caller against the stored state `expected`.
@@ -100,54 +130,192 @@ pub struct PassRenderRow {
 
 const RECORD_COLUMNS: &str = "p.seq, p.id, p.template_id, p.pass_type_identifier, p.serial_number, \
      p.auth_token, p.payload, p.overrides, p.voided, p.fingerprint, p.update_tag, p.last_modified, \
-     p.created_at, p.updated_at, \
-     (SELECT COUNT(*) FROM registrations r WHERE r.pass_id = p.id) AS registrations";
+     p.created_at, p.updated_at, p.version, \
+     (SELECT COUNT(*) FROM registrations r WHERE r.pass_id = p.id) AS registrations, \
+     (SELECT t.revision FROM templates t WHERE t.id = p.template_id) AS template_revision";
 
 /// `last_modified` after an update at `now_secs` (bound as `$n`): strictly later than before.
 fn next_last_modified(param: &str) -> String {
     format!("CASE WHEN last_modified + 1 > {param} THEN last_modified + 1 ELSE {param} END")
 }
 
+/// Takes the next update tag. Lock order, on every write path: template rows, then pass rows,
+/// then this counter row, last. Tags are handed out in the order writers lock the counter,
+/// which they hold until commit, so tags become visible in increasing order (a device that saw
+/// tag `T` can never miss a pass that gets a tag `<= T` later), and taking the counter last
+/// means no writer holds it while waiting for a pass row another writer holds (no deadlock on
+/// PostgreSQL) and a lost compare-and-set never takes a tag at all.
 const BUMP_TAG: &str = "UPDATE counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value";
+
+/// Rows a multi-row insert writes per statement (13 binds a row: far below both backends'
+/// bind limits).
+const INSERT_CHUNK: usize = 500;
 
 fn now_secs() -> i64 {
     now_millis() / 1000
 }
 
+/// Binds `values` as one `IN (...)` list.
+fn push_in_list<'a, DB: sqlx::Database>(
+    builder: &mut sqlx::QueryBuilder<DB>,
+    values: impl IntoIterator<Item = &'a str>,
+) where
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    builder.push("(");
+    let mut separated = builder.separated(", ");
+    for v in values {
+        separated.push_bind(v);
+    }
+    separated.push_unseparated(")");
+}
+
+/// Inserts a batch of passes inside an open transaction `$tx`: checks each template's revision
+/// (locking its row against a concurrent replace on PostgreSQL, so a template replace that
+/// commits meanwhile either waits for these passes or makes them render again), inserts the
+/// passes whose template is current, skipping taken serial numbers, gives them one new tag and
+/// writes `$events_for` of each inserted pass. Evaluates to the outcomes.
+macro_rules! insert_passes_in {
+    ($tx:expr, $rows:expr, $lock:literal, $events_for:expr, $keep:expr, $now:expr) => {{
+        let rows: &[NewPass] = $rows;
+        let now: i64 = $now;
+        let templates: HashSet<&str> = rows.iter().map(|r| r.template_id.as_str()).collect();
+        let mut current: HashMap<String, i64> = HashMap::new();
+        if !templates.is_empty() {
+            let mut q = sqlx::QueryBuilder::new("SELECT id, revision FROM templates WHERE id IN ");
+            push_in_list(&mut q, templates.iter().copied());
+            q.push($lock);
+            let found: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut **$tx).await?;
+            current.extend(found);
+        }
+        let mut outcomes: Vec<Option<InsertOutcome>> = rows
+            .iter()
+            .map(|r| match current.get(&r.template_id) {
+                None => Some(InsertOutcome::TemplateMissing),
+                Some(&have) if have != r.template_revision => Some(InsertOutcome::TemplateChanged),
+                Some(_) => None,
+            })
+            .collect();
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        for (r, outcome) in rows.iter().zip(outcomes.iter_mut()) {
+            if outcome.is_none() && !seen.insert((r.pass_type_identifier.as_str(), r.serial_number.as_str())) {
+                *outcome = Some(InsertOutcome::SerialTaken);
+            }
+        }
+        let todo: Vec<&NewPass> = rows
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| o.is_none())
+            .map(|(r, _)| r)
+            .collect();
+        let mut inserted: HashMap<String, i64> = HashMap::new();
+        for chunk in todo.chunks(INSERT_CHUNK) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO passes (id, template_id, pass_type_identifier, serial_number, auth_token, \
+                 payload, overrides, voided, fingerprint, update_tag, last_modified, created_at, updated_at) ",
+            );
+            q.push_values(chunk, |mut b, r: &&NewPass| {
+                b.push_bind(&r.id)
+                    .push_bind(&r.template_id)
+                    .push_bind(&r.pass_type_identifier)
+                    .push_bind(&r.serial_number)
+                    .push_bind(&r.auth_token)
+                    .push_bind(&r.payload)
+                    .push_bind(&r.overrides)
+                    .push_bind(r.voided)
+                    .push_bind(&r.fingerprint)
+                    .push_bind(0_i64)
+                    .push_bind(now / 1000)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            q.push(" ON CONFLICT (pass_type_identifier, serial_number) DO NOTHING RETURNING id, seq");
+            let done: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut **$tx).await?;
+            inserted.extend(done);
+        }
+        let mut tag = 0_i64;
+        if !inserted.is_empty() {
+            tag = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **$tx).await?;
+            for chunk in todo.chunks(INSERT_CHUNK) {
+                let mut q = sqlx::QueryBuilder::new("UPDATE passes SET update_tag = ");
+                q.push_bind(tag);
+                q.push(" WHERE id IN ");
+                push_in_list(&mut q, chunk.iter().map(|r| r.id.as_str()));
+                q.build().execute(&mut **$tx).await?;
+            }
+        }
+        let mut events: Vec<NewEvent> = Vec::new();
+        let outcomes: Vec<InsertOutcome> = rows
+            .iter()
+            .zip(outcomes)
+            .enumerate()
+            .map(|(i, (r, outcome))| {
+                if let Some(outcome) = outcome {
+                    return outcome;
+                }
+                let Some(&seq) = inserted.get(&r.id) else {
+                    return InsertOutcome::SerialTaken;
+                };
+                let record = PassRecord {
+                    seq,
+                    id: r.id.clone(),
+                    template_id: r.template_id.clone(),
+                    pass_type_identifier: r.pass_type_identifier.clone(),
+                    serial_number: r.serial_number.clone(),
+                    auth_token: r.auth_token.clone(),
+                    payload: r.payload.clone(),
+                    overrides: r.overrides.clone(),
+                    voided: r.voided,
+                    fingerprint: Some(r.fingerprint.clone()),
+                    update_tag: tag,
+                    last_modified: now / 1000,
+                    created_at: now,
+                    updated_at: now,
+                    version: 0,
+                    registrations: 0,
+                    template_revision: r.template_revision,
+                };
+                events.extend(($events_for)(i, &record));
+                InsertOutcome::Inserted(Box::new(record))
+            })
+            .collect();
+        if !events.is_empty() {
+            super::events::append_events!(&mut **$tx, &events, $keep);
+        }
+        outcomes
+    }};
+}
+
 impl Store {
-    /// Stores a new pass with a fresh update tag. A taken (pass type, serial) is
-    /// [`StoreError::Conflict`].
-    pub async fn insert_pass(&self, p: &NewPass) -> Result<PassRecord, StoreError> {
+    /// Stores new passes in one transaction. A pass whose template moved on from the revision
+    /// it was rendered with, or went away, is not inserted (see [`InsertOutcome`]). `events_for` gives the events to store with
+    /// each inserted pass (pruned to `keep_events`). With [`Atomicity::AllOrNothing`], any
+    /// outcome other than `Inserted` rolls everything back and the outcomes say why.
+    pub async fn insert_passes(
+        &self,
+        rows: &[NewPass],
+        atomicity: Atomicity,
+        events_for: impl Fn(usize, &PassRecord) -> Vec<NewEvent> + Send + Sync,
+        keep_events: i64,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
         let now = now_millis();
         let turn = self.write_turn().await;
-        in_transaction!(self, tx => async {
-            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
-            sqlx::query(
-                "INSERT INTO passes (id, template_id, pass_type_identifier, serial_number, \
-                 auth_token, payload, overrides, voided, fingerprint, update_tag, last_modified, \
-                 created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
-            )
-            .bind(&p.id)
-            .bind(&p.template_id)
-            .bind(&p.pass_type_identifier)
-            .bind(&p.serial_number)
-            .bind(&p.auth_token)
-            .bind(&p.payload)
-            .bind(&p.overrides)
-            .bind(p.voided)
-            .bind(&p.fingerprint)
-            .bind(tag)
-            .bind(now / 1000)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-            Ok::<_, StoreError>(())
-        });
+        let outcomes = match &self.backend {
+            Backend::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let t = &mut tx;
+                let outcomes = insert_passes_in!(t, rows, "", &events_for, keep_events, now);
+                finish_insert(tx, atomicity, outcomes).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let t = &mut tx;
+                let outcomes = insert_passes_in!(t, rows, " FOR SHARE", &events_for, keep_events, now);
+                finish_insert(tx, atomicity, outcomes).await?
+            }
+        };
         drop(turn);
-        self.get_pass(&p.id)
-            .await?
-            .ok_or_else(|| StoreError::Setup("a pass vanished right after its insert".into()))
+        Ok(outcomes)
     }
 
     pub async fn get_pass(&self, id: &str) -> Result<Option<PassRecord>, StoreError> {
@@ -251,56 +419,51 @@ impl Store {
         Ok(records)
     }
 
-    /// Applies a PATCH if the pass still holds `expected`'s payload, overrides and voided flag
-    /// (compare-and-set: two concurrent PATCHes can't silently overwrite each other's members
-    /// or skip a tag). An update takes a new tag and `last_modified` in the same transaction.
+    /// Applies a PATCH if the pass is still at `expected.version` (compare-and-set: two
+    /// concurrent PATCHes can't silently overwrite each other's members). An update takes a new
+    /// tag and `last_modified` and queues its pushes in the same transaction; the tag is taken
+    /// only once the row is won, so a lost race costs no tag.
     pub async fn change_pass(
         &self,
         expected: &PassRecord,
         change: &PassChange,
     ) -> Result<ChangeOutcome, StoreError> {
         let now = now_millis();
-        let last_modified = next_last_modified("$8");
+        let last_modified = next_last_modified("$7");
         let turn = self.write_turn().await;
         let applied = in_transaction!(self, tx => async {
-                let tag: Option<i64> = if change.is_update {
-                    Some(sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?)
-                } else {
-                    None
-                };
-                let sql = format!(
-                    "UPDATE passes SET payload = $2, overrides = $3, voided = $4, fingerprint = $5, \
-                     update_tag = COALESCE($6, update_tag), \
-                     last_modified = CASE WHEN $6 IS NULL THEN last_modified ELSE {last_modified} END, \
-                     updated_at = $7 \
-                     WHERE id = $1 AND payload = $9 AND overrides = $10 AND voided = $11 \
-                     AND update_tag = $12"
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            let sql = format!(
+                "UPDATE passes SET payload = $2, overrides = $3, voided = $4, fingerprint = $5, \
+                 last_modified = CASE WHEN $8 THEN {last_modified} ELSE last_modified END, \
+                 updated_at = $6, version = version + 1 \
+                 WHERE id = $1 AND version = $9"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&expected.id)
+                .bind(&change.payload)
+                .bind(&change.overrides)
+                .bind(change.voided)
+                .bind(&change.fingerprint)
+                .bind(now)
+                .bind(now / 1000)
+                .bind(change.is_update)
+                .bind(expected.version)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if rows == 0 {
+                return Ok::<bool, StoreError>(false);
+            }
+            if change.is_update {
+                let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
+                sqlx::query("UPDATE passes SET update_tag = $2 WHERE id = $1")
                     .bind(&expected.id)
-                    .bind(&change.payload)
-                    .bind(&change.overrides)
-                    .bind(change.voided)
-                    .bind(&change.fingerprint)
                     .bind(tag)
-                    .bind(now)
-                    .bind(now / 1000)
-                    .bind(&expected.payload)
-                    .bind(&expected.overrides)
-                    .bind(expected.voided)
-                    .bind(expected.update_tag)
                     .execute(&mut **tx)
-                    .await?
-                    .rows_affected();
-                // On a lost race nothing but (maybe) the counter was written: committing
-                // that only skips a tag value, which devices never notice.
-                if rows == 0 {
-                    return Ok::<bool, StoreError>(false);
-                }
-                if change.is_update {
-                    enqueue_for_pass(&mut **tx, &expected.id, now).await?;
-                }
-                Ok(true)
+                    .await?;
+                enqueue_for_pass(&mut **tx, &expected.id, now).await?;
+            }
+            Ok(true)
         });
         drop(turn);
         self.forget_pass_heads([expected.id.as_str()]);
@@ -344,29 +507,38 @@ impl Store {
 
     /// Marks the given passes updated (one new tag for all of them, each a later
     /// `last_modified`) with their new fingerprints, in one transaction that also queues their
-    /// pushes. `None` fingerprints mean "could not render" (see the template replace hook).
+    /// pushes. `None` fingerprints mean "could not render" (see the template replace).
     pub async fn mark_passes_updated(&self, changed: &[(String, Option<Vec<u8>>)]) -> Result<(), StoreError> {
         if changed.is_empty() {
             return Ok(());
         }
         let now = now_millis();
         let sql = format!(
-            "UPDATE passes SET update_tag = $2, fingerprint = $3, last_modified = {}, \
-             updated_at = $5 WHERE id = $1",
-            next_last_modified("$4")
+            "UPDATE passes SET fingerprint = $2, last_modified = {}, updated_at = $4, \
+             version = version + 1 WHERE id = $1",
+            next_last_modified("$3")
         );
         let turn = self.write_turn().await;
         in_transaction!(self, tx => async {
-            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
             for (id, fingerprint) in changed {
                 sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                     .bind(id)
-                    .bind(tag)
                     .bind(fingerprint)
                     .bind(now / 1000)
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
+            }
+            // The counter last (see BUMP_TAG), then the tag on the rows already held.
+            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
+            for chunk in changed.chunks(INSERT_CHUNK) {
+                let mut q = sqlx::QueryBuilder::new("UPDATE passes SET update_tag = ");
+                q.push_bind(tag);
+                q.push(" WHERE id IN ");
+                push_in_list(&mut q, chunk.iter().map(|(id, _)| id.as_str()));
+                q.build().execute(&mut **tx).await?;
+            }
+            for (id, _) in changed {
                 enqueue_for_pass(&mut **tx, id, now).await?;
             }
             Ok::<_, StoreError>(())
@@ -404,6 +576,21 @@ impl Store {
     pub fn next_last_modified_secs(previous: i64, now: i64) -> i64 {
         (previous + 1).max(now)
     }
+}
+
+/// Commits an insert batch, or rolls it back when it must be all or nothing and is not.
+async fn finish_insert<DB: sqlx::Database>(
+    tx: sqlx::Transaction<'_, DB>,
+    atomicity: Atomicity,
+    outcomes: Vec<InsertOutcome>,
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let all_in = outcomes.iter().all(|o| matches!(o, InsertOutcome::Inserted(_)));
+    if atomicity == Atomicity::AllOrNothing && !all_in {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(outcomes)
 }
 
 /// Unix seconds now.

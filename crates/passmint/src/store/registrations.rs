@@ -332,28 +332,7 @@ impl Store {
                 events.extend(event_for(i, outcome));
                 outcomes.push(outcome);
             }
-            // All of the batch's events in one statement (6 binds a row: 256 rows stay far
-            // below both backends' bind limits).
-            if !events.is_empty() {
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO events (id, type, category, timestamp, request_id, data) ",
-                );
-                insert.push_values(&events, |mut row, e: &super::NewEvent| {
-                    row.push_bind(&e.id)
-                        .push_bind(&e.event_type)
-                        .push_bind(&e.category)
-                        .push_bind(e.timestamp)
-                        .push_bind(&e.request_id)
-                        .push_bind(&e.data);
-                });
-                insert.push(" RETURNING seq");
-                let seqs: Vec<i64> = insert.build_query_scalar().fetch_all(&mut **tx).await?;
-                let last_seq = seqs.into_iter().max().unwrap_or(0);
-                sqlx::query("DELETE FROM events WHERE seq <= $1")
-                    .bind(last_seq - keep_events.max(1))
-                    .execute(&mut **tx)
-                    .await?;
-            }
+            super::events::append_events!(&mut **tx, &events, keep_events);
             Ok::<_, StoreError>(outcomes)
         });
         Ok(outcomes)

@@ -112,7 +112,7 @@ impl Store {
 
     /// The .zip and signing material of a template (the key still sealed).
     pub async fn get_template_material(&self, id: &str) -> Result<Option<TemplateMaterial>, StoreError> {
-        let sql = "SELECT id, revision, team_identifier, pass_type_identifier, template_zip, \
+        let sql = "SELECT id, revision, file_name, team_identifier, pass_type_identifier, template_zip, \
                    signer_cert_der, wwdr_der, signer_key_sealed FROM templates WHERE id = $1";
         let material = on_pool!(self, pool => {
             sqlx::query_as::<_, TemplateMaterial>(sql)
