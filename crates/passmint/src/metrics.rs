@@ -21,6 +21,8 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
     events: Mutex<BTreeMap<String, u64>>,
     push: Mutex<PushStats>,
+    /// Passes signed (an RSA signature each); re-downloads of unchanged passes add none.
+    signatures: std::sync::atomic::AtomicU64,
 }
 
 /// Push worker figures (SPEC 4): sent, failed by APNs reason, queue depth, send latency.
@@ -57,6 +59,10 @@ impl Metrics {
     pub fn count_event(&self, event_type: &str) {
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
         *events.entry(event_type.to_string()).or_default() += 1;
+    }
+
+    pub fn count_signature(&self) {
+        self.signatures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn count_push_sent(&self) {
@@ -175,6 +181,13 @@ impl Metrics {
             let _ = writeln!(out, "passmint_events_total{{type=\"{}\"}} {n}", escape(kind));
         }
         drop(events);
+        out.push_str("# HELP passmint_pass_signatures_total Passes signed since start.\n");
+        out.push_str("# TYPE passmint_pass_signatures_total counter\n");
+        let _ = writeln!(
+            out,
+            "passmint_pass_signatures_total {}",
+            self.signatures.load(std::sync::atomic::Ordering::Relaxed)
+        );
         self.render_push(&mut out);
         if let Some(templates) = templates {
             out.push_str("# HELP passmint_templates Templates stored.\n");

@@ -82,10 +82,14 @@ impl Schemas {
             tracing::error!(schema = name, "no validator compiled for this body");
             ApiError::internal()
         })?;
-        let details: Vec<Detail> = validator
-            .iter_errors(&value)
-            .flat_map(|e| details_of(&e))
-            .collect();
+        // One detail per member: an empty serial number breaks both its length and its
+        // pattern, and saying it once is enough.
+        let mut details: Vec<Detail> = Vec::new();
+        for detail in validator.iter_errors(&value).flat_map(|e| details_of(&e)) {
+            if !details.iter().any(|d| d.param == detail.param) {
+                details.push(detail);
+            }
+        }
         if !details.is_empty() {
             return Err(ApiError::bad_request("the request body is invalid", details));
         }

@@ -131,9 +131,7 @@ impl Domain {
         let overrides_text = content.overrides.to_string();
         let mut template = self.template_for_issue(template_id).await?;
         for _ in 0..RENDER_ATTEMPTS {
-            let files = Arc::new(
-                render::sign(template.clone(), self.web_service_url.clone(), content.clone()).await?,
-            );
+            let files = Arc::new(self.sign(&template, content.clone()).await?);
             let events = audit.success_events(json!({ "passId": id.as_str() })).to_vec();
             let row = NewPass {
                 id: id.to_string(),
@@ -356,6 +354,17 @@ impl Domain {
         Ok(fingerprints)
     }
 
+    /// Renders and signs one pass (counted: `passmint_pass_signatures_total`).
+    async fn sign(
+        &self,
+        template: &Arc<LoadedTemplate>,
+        content: PassContent,
+    ) -> Result<pkpass::SignedFiles, DomainError> {
+        let files = render::sign(template.clone(), self.web_service_url.clone(), content).await?;
+        self.metrics.count_signature();
+        Ok(files)
+    }
+
     /// Pass `id`.
     pub async fn pass(&self, id: &PassId) -> Result<PassRecord, DomainError> {
         self.store
@@ -486,8 +495,7 @@ impl Domain {
                     &pass.overrides,
                     pass.voided,
                 )?;
-                let files =
-                    Arc::new(render::sign(template.clone(), self.web_service_url.clone(), content).await?);
+                let files = Arc::new(self.sign(&template, content).await?);
                 self.signed
                     .put(&pass.id, pass.update_tag, template.revision, files.clone());
                 files
