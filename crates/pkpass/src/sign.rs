@@ -133,6 +133,14 @@ impl SigningIdentity {
         let mut problems = Vec::new();
         let wwdr = parse_cert(wwdr, SigningField::Wwdr, "wwdr", &mut problems);
         let (cert, key) = match Pkcs12::from_der(p12) {
+            // A C string can't hold it (see `parse_key`).
+            Ok(_) if passphrase.contains('\0') => {
+                problems.push(SigningProblem::new(
+                    SigningField::SignerKeyPassphrase,
+                    "must not contain NUL characters",
+                ));
+                (None, None)
+            }
             Err(_) => {
                 problems.push(SigningProblem::new(
                     SigningField::SignerKey,
@@ -428,6 +436,15 @@ fn parse_key(
 ) -> Option<PKey<Private>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         problems.push(SigningProblem::new(SigningField::SignerKey, "signerKey is empty"));
+        return None;
+    }
+    // OpenSSL takes passphrases as C strings: one with a NUL can't be passed (the openssl crate
+    // would panic), and no key file can have been encrypted with it.
+    if passphrase.is_some_and(|p| p.contains('\0')) {
+        problems.push(SigningProblem::new(
+            SigningField::SignerKeyPassphrase,
+            "must not contain NUL characters",
+        ));
         return None;
     }
     let asked = Cell::new(false);

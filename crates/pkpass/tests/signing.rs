@@ -437,3 +437,17 @@ fn an_ec_key_is_signed_through_openssls_pkcs7_and_verifies() {
     );
     assert_signs_verifying_passes(&identity, &ca);
 }
+
+#[test]
+fn a_passphrase_with_a_nul_character_is_refused_not_a_panic() {
+    let chain = chain();
+    // Not PEM, so OpenSSL is asked to decrypt it as a DER PKCS#8 with the passphrase (the path
+    // an API fuzzer found panicking inside the openssl crate).
+    for key in [&b"0"[..], &chain.signer_key_encrypted_pkcs8_pem[..]] {
+        let found = problems(load(&chain.signer_cert_pem, key, Some("a\0b"), &chain.wwdr_pem));
+        assert_eq!(fields(&found), [SigningField::SignerKeyPassphrase]);
+        assert!(found[0].message.contains("NUL"), "{}", found[0].message);
+    }
+    let found = problems(SigningIdentity::from_p12(&chain.signer_p12, "a\0b", &chain.wwdr_pem));
+    assert_eq!(fields(&found), [SigningField::SignerKeyPassphrase]);
+}
