@@ -84,9 +84,73 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The OpenAPI 3.1 document of the management API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The OpenAPI 3.1 document of the management API, as served and as the request bodies are
+/// validated against (`api::body`), so what it says is what the server does.
+pub fn openapi() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    add_links(&mut doc);
+    // Unknown multipart fields are ignored (as MATTR does), but only fields with token names can
+    // be sent at all: a name with control characters breaks the part's header.
+    if let Some(form) = doc.pointer_mut("/components/schemas/TemplateUploadForm") {
+        form["propertyNames"] = serde_json::json!({ "pattern": "^[A-Za-z0-9_.-]+$" });
+    }
+    doc
+}
+
+/// The operations a create's answer (POST, 201) leads to, by link name and operationId, and
+/// the parameter they take from it.
+struct CreateLinks {
+    path: &'static str,
+    parameter: &'static str,
+    value: &'static str,
+    targets: &'static [(&'static str, &'static str)],
+}
+
+const CREATE_LINKS: [CreateLinks; 2] = [
+    CreateLinks {
+        path: "/v2/credentials/compact/digital-pass/apple/templates",
+        parameter: "id",
+        value: "$response.body#/id",
+        targets: &[
+            ("GetTemplate", "getTemplate"),
+            ("ReplaceTemplate", "replaceTemplate"),
+            ("DeleteTemplate", "deleteTemplate"),
+        ],
+    },
+    CreateLinks {
+        path: "/v2/credentials/compact/digital-pass/apple/passes/batch",
+        parameter: "passId",
+        value: "$response.body#/data/0/id",
+        targets: &[
+            ("GetPass", "getPass"),
+            ("ChangePass", "changePass"),
+            ("DownloadPass", "downloadPass"),
+            ("DeletePass", "deletePass"),
+        ],
+    },
+];
+
+/// What each create answers leads to: OpenAPI links, so clients (and fuzzers walking the API
+/// statefully) know which id goes where.
+fn add_links(doc: &mut serde_json::Value) {
+    for create in &CREATE_LINKS {
+        let pointer = format!("/paths/{}/post/responses/201", create.path.replace('/', "~1"));
+        let Some(response) = doc.pointer_mut(&pointer) else {
+            continue;
+        };
+        let links: serde_json::Map<String, serde_json::Value> = create
+            .targets
+            .iter()
+            .map(|(name, operation_id)| {
+                let link = serde_json::json!({
+                    "operationId": operation_id,
+                    "parameters": { create.parameter: create.value },
+                });
+                ((*name).to_string(), link)
+            })
+            .collect();
+        response["links"] = serde_json::Value::Object(links);
+    }
 }
 
 async fn openapi_json() -> Response {

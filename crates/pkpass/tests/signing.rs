@@ -448,6 +448,10 @@ fn a_passphrase_with_a_nul_character_is_refused_not_a_panic() {
         assert_eq!(fields(&found), [SigningField::SignerKeyPassphrase]);
         assert!(found[0].message.contains("NUL"), "{}", found[0].message);
     }
-    let found = problems(SigningIdentity::from_p12(&chain.signer_p12, "a\0b", &chain.wwdr_pem));
+    let found = problems(SigningIdentity::from_p12(
+        &chain.signer_p12,
+        "a\0b",
+        &chain.wwdr_pem,
+    ));
     assert_eq!(fields(&found), [SigningField::SignerKeyPassphrase]);
 }

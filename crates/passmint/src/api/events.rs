@@ -65,6 +65,7 @@ fn to_json(e: &EventRecord) -> EventJson {
 
 /// List events, newest first.
 #[utoipa::path(
+    operation_id = "listEvents",
     get,
     path = "/v2/events",
     tag = "events",

@@ -197,6 +197,7 @@ fn serial_of(raw: Option<String>, param: &str) -> Result<Option<SerialNumber>, c
 
 /// Issue a pass from a template.
 #[utoipa::path(
+    operation_id = "createPass",
     post,
     path = "/v2/credentials/compact/digital-pass/apple",
     tag = "passes",
@@ -244,6 +245,7 @@ pub async fn create(
 /// Issue up to 1,000 passes of one template at once, all or nothing (signed when first
 /// fetched).
 #[utoipa::path(
+    operation_id = "createPassBatch",
     post,
     path = "/v2/credentials/compact/digital-pass/apple/passes/batch",
     tag = "passes",
@@ -299,6 +301,7 @@ pub async fn create_batch(
 
 /// List passes in creation order.
 #[utoipa::path(
+    operation_id = "listPasses",
     get,
     path = "/v2/credentials/compact/digital-pass/apple/passes",
     tag = "passes",
@@ -350,6 +353,7 @@ pub async fn list(
 
 /// Retrieve a pass.
 #[utoipa::path(
+    operation_id = "getPass",
     get,
     path = "/v2/credentials/compact/digital-pass/apple/passes/{passId}",
     tag = "passes",
@@ -380,6 +384,7 @@ pub async fn retrieve(
 
 /// Download the signed pass as it is now.
 #[utoipa::path(
+    operation_id = "downloadPass",
     get,
     path = "/v2/credentials/compact/digital-pass/apple/passes/{passId}/pkpass",
     tag = "passes",
@@ -407,6 +412,7 @@ pub async fn download(
 
 /// Change a pass's payload, overrides or voided flag.
 #[utoipa::path(
+    operation_id = "changePass",
     patch,
     path = "/v2/credentials/compact/digital-pass/apple/passes/{passId}",
     tag = "passes",
@@ -454,6 +460,7 @@ pub async fn change(
 
 /// Delete a pass and its device registrations.
 #[utoipa::path(
+    operation_id = "deletePass",
     delete,
     path = "/v2/credentials/compact/digital-pass/apple/passes/{passId}",
     tag = "passes",

@@ -151,6 +151,7 @@ fn multipart_or_400(m: Result<Multipart, MultipartRejection>) -> Result<Multipar
 
 /// Create a template.
 #[utoipa::path(
+    operation_id = "createTemplate",
     post,
     path = "/v2/credentials/compact/digital-pass/apple/templates",
     tag = "templates",
@@ -182,6 +183,7 @@ pub async fn create(
 
 /// List templates in creation order.
 #[utoipa::path(
+    operation_id = "listTemplates",
     get,
     path = "/v2/credentials/compact/digital-pass/apple/templates",
     tag = "templates",
@@ -218,6 +220,7 @@ pub async fn list(
 
 /// Retrieve a template.
 #[utoipa::path(
+    operation_id = "getTemplate",
     get,
     path = "/v2/credentials/compact/digital-pass/apple/templates/{id}",
     tag = "templates",
@@ -248,6 +251,7 @@ pub async fn retrieve(
 
 /// Replace a template (all fields again).
 #[utoipa::path(
+    operation_id = "replaceTemplate",
     put,
     path = "/v2/credentials/compact/digital-pass/apple/templates/{id}",
     tag = "templates",
@@ -284,6 +288,7 @@ pub async fn replace(
 
 /// Delete a template, its passes and their registrations.
 #[utoipa::path(
+    operation_id = "deleteTemplate",
     delete,
     path = "/v2/credentials/compact/digital-pass/apple/templates/{id}",
     tag = "templates",
