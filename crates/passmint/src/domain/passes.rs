@@ -411,14 +411,7 @@ impl Domain {
                 )
                 .await?
                 .ok_or(DomainError::NotFound(Missing::Pass))?;
-            let mut content = PassContent::from_stored(
-                &pass.id,
-                &pass.serial_number,
-                &pass.auth_token,
-                &pass.payload,
-                &pass.overrides,
-                pass.voided,
-            )?;
+            let mut content = PassContent::of(&pass)?;
             let payload = patch
                 .payload
                 .as_ref()
@@ -487,14 +480,7 @@ impl Domain {
         let files = match self.signed.get(&pass.id, pass.update_tag, template.revision) {
             Some(files) => files,
             None => {
-                let content = PassContent::from_stored(
-                    &pass.id,
-                    &pass.serial_number,
-                    &pass.auth_token,
-                    &pass.payload,
-                    &pass.overrides,
-                    pass.voided,
-                )?;
+                let content = PassContent::of(pass)?;
                 let files = Arc::new(self.sign(&template, content).await?);
                 self.signed
                     .put(&pass.id, pass.update_tag, template.revision, files.clone());

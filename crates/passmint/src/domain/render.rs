@@ -48,6 +48,18 @@ impl PassContent {
         })
     }
 
+    /// The inputs of a stored pass (see [`Self::from_stored`]).
+    pub fn of(pass: &crate::store::PassRecord) -> Result<Self, DomainError> {
+        Self::from_stored(
+            &pass.id,
+            &pass.serial_number,
+            &pass.auth_token,
+            &pass.payload,
+            &pass.overrides,
+            pass.voided,
+        )
+    }
+
     /// `overrides`, plus `"voided": true` for a voided pass.
     fn effective_overrides(&self) -> Value {
         if !self.voided {
