@@ -6,7 +6,7 @@
 //! `double`, `byte`), `$ref` to another schema, `items`, `properties`, `additionalProperties`,
 //! `enum` with `enumDeprecated`, and `deprecated`. [`Discovery::validate`] walks a value through
 //! them and reports every member the schema does not have, every wrong type, every value outside an
-//! enum, every deprecated field or enum value, and (with [`Check::Full`]) every property whose
+//! enum, every deprecated field (flagged, or described as "Deprecated") or enum value, and (with [`Check::Full`]) every property whose
 //! description starts with "Required." that is missing.
 
 use std::sync::OnceLock;
@@ -123,7 +123,7 @@ impl Discovery {
                 for (key, member) in map {
                     let member_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
                     if let Some(prop) = properties.and_then(|p| p.get(key)) {
-                        if prop.get("deprecated").and_then(Value::as_bool) == Some(true) {
+                        if is_deprecated(prop) {
                             out.push(Finding {
                                 path: member_path.clone(),
                                 problem: "is deprecated".into(),
@@ -218,6 +218,16 @@ impl Discovery {
             _ => {}
         }
     }
+}
+
+/// Marked `deprecated`, or described as such (some fields are only described: "Deprecated. Use
+/// textModulesData instead.").
+fn is_deprecated(prop: &Value) -> bool {
+    prop.get("deprecated").and_then(Value::as_bool) == Some(true)
+        || prop
+            .get("description")
+            .and_then(Value::as_str)
+            .is_some_and(|d| d.starts_with("Deprecated"))
 }
 
 fn json_type(value: &Value) -> &'static str {

@@ -147,6 +147,21 @@ impl PassKind {
     }
 }
 
+impl PassKind {
+    /// The kind in words, with its article: `an event ticket`, `a flight`, … (for messages).
+    #[must_use]
+    pub fn described(self) -> &'static str {
+        match self {
+            Self::EventTicket => "an event ticket",
+            Self::Flight => "a flight",
+            Self::Transit => "a transit pass",
+            Self::Loyalty => "a loyalty card",
+            Self::Offer => "an offer",
+            Self::Generic => "a generic pass",
+        }
+    }
+}
+
 impl fmt::Display for PassKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.stem())

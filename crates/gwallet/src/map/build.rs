@@ -56,7 +56,7 @@ const ACCOUNT_ID: &[&str] = &[
 ];
 
 /// Google shows at most this many text modules from the object (and as many from the class).
-const MAX_TEXT_MODULES: usize = 10;
+pub(crate) const MAX_TEXT_MODULES: usize = 10;
 
 /// The template's images as Google `Image`s, by URL.
 #[derive(Debug, Clone, Default)]
@@ -97,7 +97,10 @@ impl Images {
             if let Some(file) = best_image(&top, unplaced) {
                 warnings.push(Problem::new(
                     file,
-                    format!("Google Wallet has no place for a {unplaced} image on a {kind} pass; it is not shown"),
+                    format!(
+                        "Google Wallet has no place for a {unplaced} image on {}; it is not shown",
+                        kind.described()
+                    ),
                 ));
             }
         }
@@ -573,7 +576,7 @@ pub(crate) fn object(
         PassKind::Offer => {}
         PassKind::Generic => generic_object(&mut r, &mut o, images),
     }
-    modules(&r, &mut o, warnings);
+    modules(&r, &mut o);
     Value::Object(o)
 }
 
@@ -816,7 +819,7 @@ fn generic_object(r: &mut Reader<'_>, o: &mut Map<String, Value>, images: &Image
 
 /// Every field not placed elsewhere as a text module; back-field links and iOS 18's event links
 /// as link modules.
-fn modules(r: &Reader<'_>, o: &mut Map<String, Value>, warnings: &mut Vec<Problem>) {
+fn modules(r: &Reader<'_>, o: &mut Map<String, Value>) {
     let mut texts = Vec::new();
     let mut links = Vec::new();
     for field in r.fields.iter().filter(|f| !r.taken.contains(f.key)) {
@@ -829,16 +832,6 @@ fn modules(r: &Reader<'_>, o: &mut Map<String, Value>, warnings: &mut Vec<Proble
         }
     }
     links.extend(fields::top_level_links(r.pass));
-    if texts.len() > MAX_TEXT_MODULES {
-        warnings.push(Problem::new(
-            "pass.json",
-            format!(
-                "Google Wallet shows at most {MAX_TEXT_MODULES} text modules of an object; this pass has {}, \
-                 so the last ones may not be shown",
-                texts.len()
-            ),
-        ));
-    }
     if !texts.is_empty() {
         o.insert("textModulesData".into(), Value::Array(texts));
     }
@@ -872,12 +865,7 @@ const NOT_MAPPED: &[(&str, &str)] = &[
 
 /// Warnings about the template as a whole: keys with no Google equivalent, barcode formats Google
 /// can't show, colours it can't read.
-pub(crate) fn template_warnings(
-    kind: PassKind,
-    pass: &Map<String, Value>,
-    claimed: &BTreeSet<String>,
-    warnings: &mut Vec<Problem>,
-) {
+pub(crate) fn template_warnings(kind: PassKind, pass: &Map<String, Value>, warnings: &mut Vec<Problem>) {
     let mut say = |key: &str, why: &str| {
         warnings.push(Problem::new(format!("pass.json: {key}"), format!("not mapped to Google Wallet: {why}")));
     };
@@ -916,16 +904,6 @@ pub(crate) fn template_warnings(
         warnings.push(Problem::new(
             format!("pass.json: {}.changeMessage", field.path),
             "not mapped to Google Wallet: Google tells holders about changes in its own words",
-        ));
-    }
-    let unplaced = fields.iter().filter(|f| !claimed.contains(f.key)).count();
-    if unplaced > MAX_TEXT_MODULES {
-        warnings.push(Problem::new(
-            format!("pass.json: {}", kind.apple_style()),
-            format!(
-                "Google Wallet shows at most {MAX_TEXT_MODULES} text modules; this template has {unplaced} fields \
-                 without a Google field of their own, so some may not be shown"
-            ),
         ));
     }
 }

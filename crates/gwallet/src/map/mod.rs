@@ -102,7 +102,31 @@ impl GoogleTemplate {
             &mut claimed,
             &mut warnings,
         );
-        build::template_warnings(kind, pass, &claimed, &mut warnings);
+        build::template_warnings(kind, pass, &mut warnings);
+        // How many text modules a pass gets: map the template itself as if it were a pass
+        // (placeholders stay text, which is all the count needs).
+        let probe = build::object(
+            kind,
+            "probe",
+            &class_id,
+            pass,
+            input.localizations,
+            input.default_language,
+            &images,
+            &claimed,
+            &mut Vec::new(),
+        );
+        let modules = probe.get("textModulesData").and_then(Value::as_array).map_or(0, Vec::len);
+        if modules > build::MAX_TEXT_MODULES {
+            warnings.push(Problem::new(
+                format!("pass.json: {}", kind.apple_style()),
+                format!(
+                    "Google Wallet shows at most {} text modules; this template's passes get {modules} \
+                     (fields without a Google field of their own), so the last ones may not be shown",
+                    build::MAX_TEXT_MODULES
+                ),
+            ));
+        }
         warnings.extend(input.localizations.placeholder_warnings());
         Self {
             kind,
@@ -160,9 +184,11 @@ impl GoogleTemplate {
             warnings.push(Problem::new(
                 "pass.json",
                 format!(
-                    "Google Wallet: this pass renders as a {kind} pass but its template's class is {}; \
-                     it is sent as {}",
-                    self.kind, self.kind
+                    "Google Wallet: this pass renders as {} but its template's class is for {}; it is \
+                     sent as {}",
+                    kind.described(),
+                    self.kind.described(),
+                    self.kind.described()
                 ),
             ));
         }
