@@ -17,9 +17,11 @@
 //! * **A record** of every request ([`RecordedRequest`]) and the stored resources; tests wait with
 //!   [`TestServer::wait_for_requests`] (a deadline, no sleeping).
 //!
-//! It is built on `tiny_http`, an HTTP/1.1 server of its own, so the `gwallet` client (reqwest,
-//! on hyper) is tested against an HTTP implementation other than its own. Plain HTTP only: SPEC
-//! §13 allows `http://` API and token URLs for tests.
+//! It is built on `actix-web`, whose HTTP/1.1 implementation (`actix-http`) is its own, so the
+//! `gwallet` client (reqwest, on hyper) is tested against an HTTP stack other than its own.
+//! (`tiny_http` was tried first: its thread pool parks new connections behind idle keep-alive
+//! ones, so a burst of concurrent clients stalls.) Plain HTTP only: SPEC §13 allows `http://`
+//! API and token URLs for tests.
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), gwallet_testserver::Error> {

@@ -1,12 +1,13 @@
 //! The HTTP server: the token endpoint, the walletobjects resources, faults and the record.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use openssl::pkey::{PKey, Public};
 use serde_json::{Value, json};
 
@@ -39,10 +40,10 @@ const RESOURCES: [(&str, &str); 12] = [
     ("genericObject", "GenericObject"),
 ];
 
-/// Bodies larger than this are cut (Google's own limits are far below).
-const MAX_BODY: u64 = 4 * 1024 * 1024;
-/// Requests handled at once (a hanging fault holds one).
-const WORKERS: usize = 8;
+/// Bodies larger than this are refused with a 413 (Google's own limits are far below).
+const MAX_BODY: usize = 4 * 1024 * 1024;
+/// Server threads; each serves many connections at once (a hanging request holds none).
+const WORKERS: usize = 2;
 
 /// Configures a [`TestServer`].
 #[derive(Debug, Clone)]
@@ -96,17 +97,15 @@ impl Builder {
         self
     }
 
-    /// Binds `127.0.0.1:0` and starts serving on threads of its own (no async runtime needed).
-    /// The server stops when the [`TestServer`] is dropped.
+    /// Binds `127.0.0.1:0` and starts serving on a thread of its own (with its own runtime, so
+    /// it works from sync and async tests alike). The server stops when the [`TestServer`] is
+    /// dropped.
     ///
     /// # Errors
     /// [`Error::Start`] if the socket cannot be bound.
     pub fn start(self) -> Result<TestServer, Error> {
-        let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| Error::Start(e.to_string()))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| Error::Start("not bound to an IP address".into()))?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Start(e.to_string()))?;
+        let addr = listener.local_addr().map_err(|e| Error::Start(e.to_string()))?;
         let token_url = format!("http://{addr}{TOKEN_PATH}");
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -118,24 +117,43 @@ impl Builder {
                 check_discovery: self.check_discovery,
             },
         });
-        let server = Arc::new(server);
-        let workers = (0..WORKERS)
-            .map(|_| {
-                let server = server.clone();
-                let shared = shared.clone();
-                std::thread::spawn(move || {
-                    while let Ok(request) = server.recv() {
-                        handle(&shared, request);
-                    }
+        let (started, started_rx) = std::sync::mpsc::channel();
+        let app_state = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let system = actix_web::rt::System::new();
+            system.block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(web::Data::new(app_state.clone()))
+                        .app_data(web::PayloadConfig::new(MAX_BODY))
+                        .default_service(web::to(handle))
                 })
-            })
-            .collect();
+                .workers(WORKERS)
+                // A test process's signals are the test runner's business.
+                .disable_signals()
+                .shutdown_timeout(0)
+                .listen(listener);
+                match server {
+                    Ok(server) => {
+                        let running = server.run();
+                        let _ = started.send(Ok(running.handle()));
+                        let _ = running.await;
+                    }
+                    Err(e) => {
+                        let _ = started.send(Err(Error::Start(e.to_string())));
+                    }
+                }
+            });
+        });
+        let handle = started_rx
+            .recv()
+            .map_err(|_| Error::Start("the server thread ended before it started".into()))??;
         Ok(TestServer {
             addr,
             token_url,
             shared,
-            server,
-            workers,
+            handle,
+            thread: Some(thread),
         })
     }
 }
@@ -146,8 +164,8 @@ pub struct TestServer {
     addr: SocketAddr,
     token_url: String,
     shared: Arc<Shared>,
-    server: Arc<tiny_http::Server>,
-    workers: Vec<JoinHandle<()>>,
+    handle: ServerHandle,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -158,13 +176,10 @@ impl std::fmt::Debug for TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.shared.state().stopping = true;
-        self.shared.changed.notify_all();
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
+        // Not graceful: requests held by a `Hang` fault are dropped with their connections.
+        drop(self.handle.stop(false));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -178,7 +193,7 @@ struct Config {
 
 struct Shared {
     state: Mutex<State>,
-    /// Woken when a request is recorded or the server stops.
+    /// Woken when a request is recorded.
     changed: Condvar,
     config: Config,
 }
@@ -197,7 +212,6 @@ struct State {
     resources: HashMap<&'static str, BTreeMap<String, Value>>,
     requests: Vec<RecordedRequest>,
     faults: VecDeque<Fault>,
-    stopping: bool,
 }
 
 impl TestServer {
@@ -393,17 +407,21 @@ fn default_message(code: u16) -> &'static str {
     }
 }
 
-fn handle(shared: &Shared, mut request: tiny_http::Request) {
+async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Shared>>) -> HttpResponse {
+    let shared: &Shared = &shared;
     let method = request.method().as_str().to_owned();
-    let url = request.url().to_owned();
-    let path = url.split('?').next().unwrap_or_default().to_owned();
+    let path = request.path().to_owned();
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
-        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_owned()))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
         .collect();
-    let mut body = Vec::new();
-    let _ = request.as_reader().take(MAX_BODY).read_to_end(&mut body);
+    let body = body.to_vec();
     let is_token = path == TOKEN_PATH;
     let resource = path
         .strip_prefix(API_PREFIX)
@@ -433,11 +451,9 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
     let reply = match action {
         Some(Action::Hang) => {
             record(shared, recorded);
-            let mut state = shared.state();
-            while !state.stopping {
-                state = shared.changed.wait(state).unwrap_or_else(PoisonError::into_inner);
-            }
-            return;
+            // Dropped, with the connection, when the server stops.
+            std::future::pending::<()>().await;
+            unreachable!("a pending future never completes")
         }
         Some(Action::Status {
             status,
@@ -455,25 +471,23 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
             reply
         }
         Some(Action::Delay(delay)) => {
-            std::thread::sleep(delay);
+            actix_web::rt::time::sleep(delay).await;
             recorded.faulted = false;
             route(shared, &method, &path, &headers, &body)
         }
         None => route(shared, &method, &path, &headers, &body),
     };
     recorded.status = reply.status;
-    let mut response = tiny_http::Response::from_string(reply.body).with_status_code(reply.status);
-    if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", "application/json; charset=UTF-8") {
-        response = response.with_header(h);
-    }
-    if let Some(seconds) = reply.retry_after
-        && let Ok(h) = tiny_http::Header::from_bytes("Retry-After", seconds.to_string())
-    {
-        response = response.with_header(h);
+    let status = actix_web::http::StatusCode::from_u16(reply.status)
+        .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    response.content_type("application/json; charset=UTF-8");
+    if let Some(seconds) = reply.retry_after {
+        response.insert_header(("Retry-After", seconds.to_string()));
     }
     // Record before answering, so a client that has its answer finds the request recorded.
     record(shared, recorded);
-    let _ = request.respond(response);
+    response.body(reply.body)
 }
 
 fn record(shared: &Shared, recorded: RecordedRequest) {
