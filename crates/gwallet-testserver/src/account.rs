@@ -43,8 +43,10 @@ impl TestServiceAccount {
     pub fn generate(client_email: &str, token_uri: &str) -> Result<Self, Error> {
         let rsa = Rsa::generate(2048)?;
         let key = PKey::from_rsa(rsa)?;
-        let private_pem = String::from_utf8(key.private_key_to_pem_pkcs8()?).map_err(|e| Error::Crypto(e.to_string()))?;
-        let public_key_pem = String::from_utf8(key.public_key_to_pem()?).map_err(|e| Error::Crypto(e.to_string()))?;
+        let private_pem =
+            String::from_utf8(key.private_key_to_pem_pkcs8()?).map_err(|e| Error::Crypto(e.to_string()))?;
+        let public_key_pem =
+            String::from_utf8(key.public_key_to_pem()?).map_err(|e| Error::Crypto(e.to_string()))?;
         let mut id = [0u8; 20];
         openssl::rand::rand_bytes(&mut id)?;
         let private_key_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
@@ -89,7 +91,8 @@ pub struct VerifiedJwt {
 /// # Errors
 /// A description of what is wrong: the shape, the algorithm, the signature or the JSON.
 pub fn verify_rs256(jwt: &str, public_key_pem: &str) -> Result<VerifiedJwt, String> {
-    let key = PKey::public_key_from_pem(public_key_pem.as_bytes()).map_err(|e| format!("unreadable public key: {e}"))?;
+    let key = PKey::public_key_from_pem(public_key_pem.as_bytes())
+        .map_err(|e| format!("unreadable public key: {e}"))?;
     verify_with(jwt, &key)
 }
 
@@ -103,10 +106,13 @@ pub(crate) fn verify_with(jwt: &str, key: &PKey<Public>) -> Result<VerifiedJwt, 
             .decode(part)
             .map_err(|e| format!("the {what} is not base64url: {e}"))
     };
-    let header_json: Value =
-        serde_json::from_slice(&decode(header, "header")?).map_err(|e| format!("the header is not JSON: {e}"))?;
+    let header_json: Value = serde_json::from_slice(&decode(header, "header")?)
+        .map_err(|e| format!("the header is not JSON: {e}"))?;
     if header_json.get("alg").and_then(Value::as_str) != Some("RS256") {
-        return Err(format!("the algorithm is {}, not RS256", header_json.get("alg").unwrap_or(&Value::Null)));
+        return Err(format!(
+            "the algorithm is {}, not RS256",
+            header_json.get("alg").unwrap_or(&Value::Null)
+        ));
     }
     let signature = decode(signature, "signature")?;
     let mut verifier = Verifier::new(MessageDigest::sha256(), key).map_err(|e| e.to_string())?;
@@ -116,8 +122,8 @@ pub(crate) fn verify_with(jwt: &str, key: &PKey<Public>) -> Result<VerifiedJwt, 
     if !verifier.verify(&signature).unwrap_or(false) {
         return Err("the signature does not verify with the service account's public key".into());
     }
-    let claims_json: Value =
-        serde_json::from_slice(&decode(claims, "claims")?).map_err(|e| format!("the claims are not JSON: {e}"))?;
+    let claims_json: Value = serde_json::from_slice(&decode(claims, "claims")?)
+        .map_err(|e| format!("the claims are not JSON: {e}"))?;
     Ok(VerifiedJwt {
         header: header_json,
         claims: claims_json,

@@ -37,7 +37,11 @@ pub struct Finding {
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = if self.path.is_empty() { "(resource)" } else { &self.path };
+        let path = if self.path.is_empty() {
+            "(resource)"
+        } else {
+            &self.path
+        };
         write!(f, "{path}: {}", self.problem)
     }
 }
@@ -71,7 +75,11 @@ impl Discovery {
             .and_then(Value::as_object)
             .cloned()
             .ok_or("the document has no \"schemas\"")?;
-        let revision = doc.get("revision").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let revision = doc
+            .get("revision")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         Ok(Self { schemas, revision })
     }
 
@@ -102,7 +110,12 @@ impl Discovery {
     }
 
     fn walk(&self, def: &Value, value: &Value, path: String, check: Check, out: &mut Vec<Finding>) {
-        let mut say = |problem: String| out.push(Finding { path: path.clone(), problem });
+        let mut say = |problem: String| {
+            out.push(Finding {
+                path: path.clone(),
+                problem,
+            })
+        };
         if let Some(name) = def.get("$ref").and_then(Value::as_str) {
             match self.schemas.get(name) {
                 Some(target) => self.walk(target, value, path, check, out),
@@ -121,7 +134,11 @@ impl Discovery {
                 let properties = def.get("properties").and_then(Value::as_object);
                 let additional = def.get("additionalProperties");
                 for (key, member) in map {
-                    let member_path = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                    let member_path = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
                     if let Some(prop) = properties.and_then(|p| p.get(key)) {
                         if is_deprecated(prop) {
                             out.push(Finding {
@@ -149,7 +166,11 @@ impl Discovery {
                             .is_some_and(|d| d.starts_with("Required."));
                         if required && !map.contains_key(key) {
                             out.push(Finding {
-                                path: if path.is_empty() { key.clone() } else { format!("{path}.{key}") },
+                                path: if path.is_empty() {
+                                    key.clone()
+                                } else {
+                                    format!("{path}.{key}")
+                                },
                                 problem: "is required".into(),
                             });
                         }
@@ -202,18 +223,15 @@ impl Discovery {
                     _ => value.is_i64() || value.is_u64(),
                 };
                 if !ok {
-                    say(format!("must be an integer ({}), not {value}", format.unwrap_or("integer")));
+                    say(format!(
+                        "must be an integer ({}), not {value}",
+                        format.unwrap_or("integer")
+                    ));
                 }
             }
-            "number" => {
-                if !value.is_number() {
-                    say(format!("must be a number, not {}", json_type(value)));
-                }
-            }
-            "boolean" => {
-                if !value.is_boolean() {
-                    say(format!("must be true or false, not {}", json_type(value)));
-                }
+            "number" if !value.is_number() => say(format!("must be a number, not {}", json_type(value))),
+            "boolean" if !value.is_boolean() => {
+                say(format!("must be true or false, not {}", json_type(value)));
             }
             _ => {}
         }
@@ -287,13 +305,26 @@ mod tests {
             "loyaltyPoints.balance.money.micros: \"1.5\" is not an int64",
         ];
         for want in expected {
-            assert!(text.iter().any(|t| t.starts_with(want)), "missing {want:?} in {text:#?}");
+            assert!(
+                text.iter().any(|t| t.starts_with(want)),
+                "missing {want:?} in {text:#?}"
+            );
         }
         assert_eq!(text.len(), expected.len(), "{text:#?}");
 
-        let missing = doc.validate("GenericObject", &json!({"id": "1.a", "classId": "1.c"}), Check::Full);
+        let missing = doc.validate(
+            "GenericObject",
+            &json!({"id": "1.a", "classId": "1.c"}),
+            Check::Full,
+        );
         let paths: Vec<&str> = missing.iter().map(|f| f.path.as_str()).collect();
-        assert!(paths.contains(&"cardTitle") && paths.contains(&"header"), "{paths:?}");
-        assert!(doc.validate("GenericObject", &json!({"state": "ACTIVE"}), Check::Partial).is_empty());
+        assert!(
+            paths.contains(&"cardTitle") && paths.contains(&"header"),
+            "{paths:?}"
+        );
+        assert!(
+            doc.validate("GenericObject", &json!({"state": "ACTIVE"}), Check::Partial)
+                .is_empty()
+        );
     }
 }

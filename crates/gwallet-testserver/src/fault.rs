@@ -131,7 +131,10 @@ impl Fault {
     }
 
     fn canonical(mut self, status_text: &str, reason_text: &str) -> Self {
-        if let Action::Status { canonical, reason, .. } = &mut self.action {
+        if let Action::Status {
+            canonical, reason, ..
+        } = &mut self.action
+        {
             *canonical = Some(status_text.to_owned());
             *reason = Some(reason_text.to_owned());
         }

@@ -170,7 +170,9 @@ pub struct TestServer {
 
 impl std::fmt::Debug for TestServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("TestServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -293,7 +295,10 @@ impl TestServer {
     /// The walletobjects requests so far (the token endpoint's left out).
     #[must_use]
     pub fn api_requests(&self) -> Vec<RecordedRequest> {
-        self.requests().into_iter().filter(|r| !r.is_token_request()).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| !r.is_token_request())
+            .collect()
     }
 
     /// Waits until at least `count` requests have been recorded.
@@ -306,7 +311,10 @@ impl TestServer {
         while state.requests.len() < count {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(Error::Timeout(format!("{} of {count} requests arrived", state.requests.len())));
+                return Err(Error::Timeout(format!(
+                    "{} of {count} requests arrived",
+                    state.requests.len()
+                )));
             }
             state = self
                 .shared
@@ -390,7 +398,10 @@ fn google_error(code: u16, message: &str, canonical: Option<&str>, reason: Optio
 }
 
 fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
-    Reply::json(status, &json!({ "error": error, "error_description": description }))
+    Reply::json(
+        status,
+        &json!({ "error": error, "error_description": description }),
+    )
 }
 
 fn default_message(code: u16) -> &'static str {
@@ -429,7 +440,10 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Sh
 
     let action = {
         let mut state = shared.state();
-        let found = state.faults.iter().position(|f| f.matches(is_token, resource.as_deref()));
+        let found = state
+            .faults
+            .iter()
+            .position(|f| f.matches(is_token, resource.as_deref()));
         found.map(|i| {
             let fault = &mut state.faults[i];
             let action = fault.action.clone();
@@ -462,10 +476,19 @@ async fn handle(request: HttpRequest, body: web::Bytes, shared: web::Data<Arc<Sh
             reason,
         }) => {
             let mut reply = if is_token {
-                let error = if status >= 500 { "internal_failure" } else { "invalid_grant" };
+                let error = if status >= 500 {
+                    "internal_failure"
+                } else {
+                    "invalid_grant"
+                };
                 oauth_error(status, error, default_message(status))
             } else {
-                google_error(status, default_message(status), canonical.as_deref(), reason.as_deref())
+                google_error(
+                    status,
+                    default_message(status),
+                    canonical.as_deref(),
+                    reason.as_deref(),
+                )
             };
             reply.retry_after = retry_after;
             reply
@@ -512,7 +535,10 @@ fn route(shared: &Shared, method: &str, path: &str, headers: &[(String, String)]
         .and_then(|(_, v)| v.strip_prefix("Bearer "));
     let authorized = bearer.is_some_and(|t| {
         let state = shared.state();
-        state.tokens.get(t).is_some_and(|expires| Instant::now() < *expires)
+        state
+            .tokens
+            .get(t)
+            .is_some_and(|expires| Instant::now() < *expires)
     });
     if !authorized {
         return google_error(
@@ -533,7 +559,12 @@ fn route(shared: &Shared, method: &str, path: &str, headers: &[(String, String)]
     match (method, id) {
         ("POST", None) => write(shared, resource, schema, None, body, Check::Full),
         ("GET", Some(id)) => {
-            let found = shared.state().resources.get(resource).and_then(|r| r.get(&id)).cloned();
+            let found = shared
+                .state()
+                .resources
+                .get(resource)
+                .and_then(|r| r.get(&id))
+                .cloned();
             match found {
                 Some(value) => Reply::json(200, &value),
                 None => not_found(resource, &id),
@@ -546,7 +577,11 @@ fn route(shared: &Shared, method: &str, path: &str, headers: &[(String, String)]
 }
 
 fn not_found(resource: &str, id: &str) -> Reply {
-    let what = if resource.ends_with("Class") { "Wallet Object Class" } else { "Wallet Object" };
+    let what = if resource.ends_with("Class") {
+        "Wallet Object Class"
+    } else {
+        "Wallet Object"
+    };
     google_error(404, &format!("{what} {{{id}}} not found."), None, None)
 }
 
@@ -564,7 +599,9 @@ fn valid_identifier(id: &str, issuer: Option<&str>) -> bool {
     !rest.is_empty()
         && prefix.bytes().all(|b| b.is_ascii_digit())
         && issuer.is_none_or(|i| i == prefix)
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// Insert (`path_id` `None`), update or patch.
@@ -605,7 +642,12 @@ fn write(
         (Some(path), _) => path.to_owned(),
         (None, Some(body)) => body,
         (None, None) => {
-            return google_error(400, "Request contains an invalid argument. Missing resource ID.", None, None);
+            return google_error(
+                400,
+                "Request contains an invalid argument. Missing resource ID.",
+                None,
+                None,
+            );
         }
     };
     if !valid_identifier(&id, shared.config.issuer_id.as_deref()) {
@@ -624,7 +666,12 @@ fn write(
             .get(class_resource.as_str())
             .is_some_and(|classes| classes.contains_key(class_id))
     {
-        return google_error(404, &format!("Wallet Object Class {{{class_id}}} not found."), None, None);
+        return google_error(
+            404,
+            &format!("Wallet Object Class {{{class_id}}} not found."),
+            None,
+            None,
+        );
     }
     let items = state.resources.entry(resource).or_default();
     let stored = match (path_id, check) {
@@ -659,7 +706,13 @@ fn token(shared: &Shared, body: &[u8]) -> Reply {
     let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
     match form.get("grant_type").map(String::as_str) {
         Some(JWT_BEARER) => {}
-        Some(other) => return oauth_error(400, "unsupported_grant_type", &format!("Invalid grant_type: {other}")),
+        Some(other) => {
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                &format!("Invalid grant_type: {other}"),
+            );
+        }
         None => return oauth_error(400, "invalid_request", "Missing required parameter: grant_type"),
     }
     let Some(assertion) = form.get("assertion") else {
@@ -685,9 +738,15 @@ fn token(shared: &Shared, body: &[u8]) -> Reply {
     };
     let claims = &verified.claims;
     if claims.get("aud").and_then(Value::as_str) != Some(shared.config.audience.as_str()) {
-        return oauth_error(400, "invalid_grant", "Invalid JWT: the audience is not this token endpoint");
+        return oauth_error(
+            400,
+            "invalid_grant",
+            "Invalid JWT: the audience is not this token endpoint",
+        );
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (Some(iat), Some(exp)) = (
         claims.get("iat").and_then(Value::as_u64),
         claims.get("exp").and_then(Value::as_u64),
@@ -703,12 +762,25 @@ fn token(shared: &Shared, body: &[u8]) -> Reply {
     }
     let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
     if !scopes.split(' ').any(|s| s == WALLET_SCOPE) {
-        return oauth_error(400, "invalid_scope", "the wallet_object.issuer scope was not requested");
+        return oauth_error(
+            400,
+            "invalid_scope",
+            "the wallet_object.issuer scope was not requested",
+        );
     }
     let mut state = shared.state();
     state.tokens_issued += 1;
-    let token = format!("ya29.test-{}-{}", state.tokens_issued, uuid::Uuid::new_v4().simple());
+    let token = format!(
+        "ya29.test-{}-{}",
+        state.tokens_issued,
+        uuid::Uuid::new_v4().simple()
+    );
     let lifetime = shared.config.token_lifetime;
-    state.tokens.insert(token.clone(), Instant::now() + Duration::from_secs(lifetime));
-    Reply::json(200, &json!({ "access_token": token, "expires_in": lifetime, "token_type": "Bearer" }))
+    state
+        .tokens
+        .insert(token.clone(), Instant::now() + Duration::from_secs(lifetime));
+    Reply::json(
+        200,
+        &json!({ "access_token": token, "expires_in": lifetime, "token_type": "Bearer" }),
+    )
 }

@@ -25,7 +25,10 @@ struct Answer {
 
 impl Answer {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -45,7 +48,10 @@ fn call(server: &TestServer, method: &str, path: &str, headers: &[(&str, &str)],
     stream.write_all(body).unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete HTTP answer");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete HTTP answer");
     let head = String::from_utf8(raw[..split].to_vec()).unwrap();
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
@@ -54,7 +60,11 @@ fn call(server: &TestServer, method: &str, path: &str, headers: &[(&str, &str)],
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
     let body = serde_json::from_slice(&raw[split + 4..]).unwrap_or(Value::Null);
-    Answer { status, headers, body }
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }
 
 fn now() -> u64 {
@@ -72,7 +82,10 @@ fn sign(account: &TestServiceAccount, claims: &Value) -> String {
     );
     let mut signer = Signer::new(MessageDigest::sha256(), &key).unwrap();
     signer.update(input.as_bytes()).unwrap();
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signer.sign_to_vec().unwrap()))
+    format!(
+        "{input}.{}",
+        URL_SAFE_NO_PAD.encode(signer.sign_to_vec().unwrap())
+    )
 }
 
 fn claims(server: &TestServer) -> Value {
@@ -81,7 +94,13 @@ fn claims(server: &TestServer) -> Value {
 
 fn token_request(server: &TestServer, grant: &str, assertion: &str) -> Answer {
     let body = format!("grant_type={}&assertion={assertion}", grant.replace(':', "%3A"));
-    call(server, "POST", "/token", &[("Content-Type", "application/x-www-form-urlencoded")], body.as_bytes())
+    call(
+        server,
+        "POST",
+        "/token",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    )
 }
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -101,7 +120,11 @@ fn setup() -> (TestServer, TestServiceAccount, String) {
 
 fn api(server: &TestServer, token: &str, method: &str, path: &str, body: &Value) -> Answer {
     let bearer = format!("Bearer {token}");
-    let body = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+    let body = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
     call(
         server,
         method,
@@ -159,11 +182,20 @@ fn assertions_google_would_refuse_are_refused_with_oauth_errors() {
         (JWT_BEARER, sign(&account, &no_scope), "invalid_scope"),
         (JWT_BEARER, sign(&account, &unknown), "invalid_grant"),
         (JWT_BEARER, "not.a.jwt".to_owned(), "invalid_grant"),
-        ("client_credentials", sign(&account, &claims(&server)), "unsupported_grant_type"),
+        (
+            "client_credentials",
+            sign(&account, &claims(&server)),
+            "unsupported_grant_type",
+        ),
     ];
     for (grant, assertion, error) in cases {
         let answer = token_request(&server, grant, &assertion);
-        assert_eq!((answer.status, answer.body["error"].as_str().unwrap()), (400, error), "{}", answer.body);
+        assert_eq!(
+            (answer.status, answer.body["error"].as_str().unwrap()),
+            (400, error),
+            "{}",
+            answer.body
+        );
     }
     assert_eq!(server.tokens_issued(), 0);
 }
@@ -173,54 +205,124 @@ fn the_api_wants_a_token_it_issued() {
     let (server, _, _) = setup();
     for auth in [None, Some("Bearer made-up"), Some("Basic eA==")] {
         let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", *a)).collect();
-        let answer = call(&server, "GET", "/walletobjects/v1/genericClass/3388.c1", &headers, b"");
+        let answer = call(
+            &server,
+            "GET",
+            "/walletobjects/v1/genericClass/3388.c1",
+            &headers,
+            b"",
+        );
         assert_eq!(answer.status, 401);
         assert_eq!(answer.body["error"]["status"], "UNAUTHENTICATED");
         assert_eq!(answer.body["error"]["code"], 401);
     }
     let (server, _, token) = setup();
     server.revoke_tokens();
-    assert_eq!(api(&server, &token, "GET", "genericClass/3388.c1", &Value::Null).status, 401);
+    assert_eq!(
+        api(&server, &token, "GET", "genericClass/3388.c1", &Value::Null).status,
+        401
+    );
 }
 
 #[test]
 fn classes_and_objects_are_inserted_read_updated_and_patched_with_googles_status_codes() {
     let (server, _, token) = setup();
-    assert_eq!(api(&server, &token, "POST", "genericObject", &generic_object()).status, 404, "class missing");
-    assert_eq!(api(&server, &token, "POST", "genericClass", &generic_class()).status, 200);
+    assert_eq!(
+        api(&server, &token, "POST", "genericObject", &generic_object()).status,
+        404,
+        "class missing"
+    );
+    assert_eq!(
+        api(&server, &token, "POST", "genericClass", &generic_class()).status,
+        200
+    );
     let again = api(&server, &token, "POST", "genericClass", &generic_class());
-    assert_eq!((again.status, again.body["error"]["status"].as_str()), (409, Some("ALREADY_EXISTS")));
-    assert_eq!(api(&server, &token, "POST", "genericObject", &generic_object()).status, 200);
+    assert_eq!(
+        (again.status, again.body["error"]["status"].as_str()),
+        (409, Some("ALREADY_EXISTS"))
+    );
+    assert_eq!(
+        api(&server, &token, "POST", "genericObject", &generic_object()).status,
+        200
+    );
     let got = api(&server, &token, "GET", "genericObject/3388.o1", &Value::Null);
     assert_eq!((got.status, &got.body), (200, &generic_object()));
-    assert_eq!(api(&server, &token, "GET", "genericObject/3388.none", &Value::Null).status, 404);
+    assert_eq!(
+        api(&server, &token, "GET", "genericObject/3388.none", &Value::Null).status,
+        404
+    );
     let mut changed = generic_object();
     changed["state"] = json!("INACTIVE");
-    assert_eq!(api(&server, &token, "PUT", "genericObject/3388.o1", &changed).status, 200);
-    assert_eq!(api(&server, &token, "PUT", "genericObject/3388.o2", &changed).status, 400, "id differs from the URL");
+    assert_eq!(
+        api(&server, &token, "PUT", "genericObject/3388.o1", &changed).status,
+        200
+    );
+    assert_eq!(
+        api(&server, &token, "PUT", "genericObject/3388.o2", &changed).status,
+        400,
+        "id differs from the URL"
+    );
     let mut missing = changed.clone();
     missing["id"] = json!("3388.o2");
-    assert_eq!(api(&server, &token, "PUT", "genericObject/3388.o2", &missing).status, 404);
-    let patched = api(&server, &token, "PATCH", "genericObject/3388.o1", &json!({"state": "ACTIVE"}));
+    assert_eq!(
+        api(&server, &token, "PUT", "genericObject/3388.o2", &missing).status,
+        404
+    );
+    let patched = api(
+        &server,
+        &token,
+        "PATCH",
+        "genericObject/3388.o1",
+        &json!({"state": "ACTIVE"}),
+    );
     assert_eq!(patched.status, 200);
     assert_eq!(server.object("3388.o1").unwrap()["state"], "ACTIVE");
-    assert_eq!(server.object("3388.o1").unwrap()["header"], generic_object()["header"]);
-    assert_eq!(api(&server, &token, "GET", "nosuchClass/3388.c1", &Value::Null).status, 404);
+    assert_eq!(
+        server.object("3388.o1").unwrap()["header"],
+        generic_object()["header"]
+    );
+    assert_eq!(
+        api(&server, &token, "GET", "nosuchClass/3388.c1", &Value::Null).status,
+        404
+    );
 }
 
 #[test]
 fn json_that_does_not_fit_googles_schema_is_a_400_naming_the_field() {
     let (server, _, token) = setup();
-    let answer = api(&server, &token, "POST", "genericClass", &json!({"id": "3388.c1", "colour": "red"}));
+    let answer = api(
+        &server,
+        &token,
+        "POST",
+        "genericClass",
+        &json!({"id": "3388.c1", "colour": "red"}),
+    );
     assert_eq!(answer.status, 400);
     assert_eq!(answer.body["error"]["status"], "INVALID_ARGUMENT");
-    assert!(answer.body["error"]["message"].as_str().unwrap().contains("colour"), "{}", answer.body);
-    assert_eq!(api(&server, &token, "POST", "genericClass", &generic_class()).status, 200);
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        api(&server, &token, "POST", "genericClass", &generic_class()).status,
+        200
+    );
     let mut object = generic_object();
     object.as_object_mut().unwrap().remove("cardTitle");
     let answer = api(&server, &token, "POST", "genericObject", &object);
     assert_eq!(answer.status, 400);
-    assert!(answer.body["error"]["message"].as_str().unwrap().contains("cardTitle: is required"), "{}", answer.body);
+    assert!(
+        answer.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cardTitle: is required"),
+        "{}",
+        answer.body
+    );
     let answer = api(&server, &token, "POST", "genericClass", &json!({"id": "9999.c1"}));
     assert_eq!(answer.status, 400, "another issuer's id");
 }
@@ -228,7 +330,10 @@ fn json_that_does_not_fit_googles_schema_is_a_400_naming_the_field() {
 #[test]
 fn scripted_faults_answer_with_googles_error_bodies_then_stop() {
     let (server, account, token) = setup();
-    assert_eq!(api(&server, &token, "POST", "genericClass", &generic_class()).status, 200);
+    assert_eq!(
+        api(&server, &token, "POST", "genericClass", &generic_class()).status,
+        200
+    );
     let expected = [
         (400, "INVALID_ARGUMENT"),
         (401, "UNAUTHENTICATED"),
@@ -252,12 +357,21 @@ fn scripted_faults_answer_with_googles_error_bodies_then_stop() {
         let answer = api(&server, &token, "GET", "genericClass/3388.c1", &Value::Null);
         assert_eq!((answer.status, answer.header("retry-after")), (503, Some("30")));
     }
-    assert_eq!(api(&server, &token, "GET", "genericClass/3388.c1", &Value::Null).status, 200);
+    assert_eq!(
+        api(&server, &token, "GET", "genericClass/3388.c1", &Value::Null).status,
+        200
+    );
     // A fault for the token endpoint leaves the API alone, and the other way round.
     server.inject(Fault::status(500).on_token());
-    assert_eq!(api(&server, &token, "GET", "genericClass/3388.c1", &Value::Null).status, 200);
+    assert_eq!(
+        api(&server, &token, "GET", "genericClass/3388.c1", &Value::Null).status,
+        200
+    );
     let answer = token_request(&server, JWT_BEARER, &sign(&account, &claims(&server)));
-    assert_eq!((answer.status, answer.body["error"].as_str()), (500, Some("internal_failure")));
+    assert_eq!(
+        (answer.status, answer.body["error"].as_str()),
+        (500, Some("internal_failure"))
+    );
     let faulted: Vec<bool> = server.requests().iter().map(|r| r.faulted).collect();
     assert_eq!(faulted.iter().filter(|f| **f).count(), expected.len() + 3);
 }
@@ -266,12 +380,19 @@ fn scripted_faults_answer_with_googles_error_bodies_then_stop() {
 fn every_request_is_recorded_with_its_answer() {
     let (server, _, token) = setup();
     api(&server, &token, "POST", "genericClass", &generic_class());
-    let requests = server.wait_for_requests(2, std::time::Duration::from_secs(10)).unwrap();
+    let requests = server
+        .wait_for_requests(2, std::time::Duration::from_secs(10))
+        .unwrap();
     assert!(requests[0].is_token_request());
     assert_eq!(requests[0].form()[0].1, JWT_BEARER);
     assert_eq!(requests[1].method, "POST");
     assert_eq!(requests[1].path, "/walletobjects/v1/genericClass");
     assert_eq!(requests[1].json(), Some(generic_class()));
     assert_eq!(requests[1].status, 200);
-    assert!(requests[1].header("Authorization").unwrap().starts_with("Bearer "));
+    assert!(
+        requests[1]
+            .header("Authorization")
+            .unwrap()
+            .starts_with("Bearer ")
+    );
 }

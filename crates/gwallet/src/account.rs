@@ -70,7 +70,9 @@ impl ServiceAccount {
         let client_email = need(file.client_email, "client_email")?;
         let pem = need(file.private_key, "private_key")?;
         let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
-            Error::PrivateKey(format!("expected a -----BEGIN PRIVATE KEY----- (PKCS#8) block: {e}"))
+            Error::PrivateKey(format!(
+                "expected a -----BEGIN PRIVATE KEY----- (PKCS#8) block: {e}"
+            ))
         })?;
         let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
             .map_err(|e| Error::PrivateKey(format!("not an RSA key usable for RS256: {e}")))?;
@@ -141,7 +143,12 @@ impl ServiceAccount {
         let mut signature = vec![0; self.inner.key.public().modulus_len()];
         self.inner
             .key
-            .sign(&RSA_PKCS1_SHA256, &self.inner.rng, signing_input.as_bytes(), &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &self.inner.rng,
+                signing_input.as_bytes(),
+                &mut signature,
+            )
             .map_err(|_| Error::Signing("RS256 signing failed".into()))?;
         Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
@@ -166,7 +173,8 @@ mod tests {
     fn refuses_oauth_client_credentials_and_keys_without_a_private_key() {
         let err = ServiceAccount::from_json(br#"{"installed": {"client_id": "x"}}"#).unwrap_err();
         assert!(err.to_string().contains("service_account"), "{err}");
-        let err = ServiceAccount::from_json(br#"{"type": "service_account", "client_email": "a@b"}"#).unwrap_err();
+        let err =
+            ServiceAccount::from_json(br#"{"type": "service_account", "client_email": "a@b"}"#).unwrap_err();
         assert!(err.to_string().contains("private_key"), "{err}");
         let err = ServiceAccount::from_json(
             br#"{"type": "service_account", "client_email": "a@b", "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}"#,

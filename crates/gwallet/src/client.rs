@@ -143,7 +143,8 @@ impl Client {
             .connect_timeout(settings.timeout)
             .user_agent(concat!("passmint-gwallet/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &settings.extra_roots_pem {
-            let roots = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::ExtraRoots(e.to_string()))?;
+            let roots =
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::ExtraRoots(e.to_string()))?;
             if roots.is_empty() {
                 return Err(Error::ExtraRoots("no certificate in the PEM".into()));
             }
@@ -234,10 +235,12 @@ impl Client {
     }
 
     fn id_of(body: &Value) -> Result<&str, Outcome> {
-        body.get("id").and_then(Value::as_str).ok_or_else(|| Outcome::GiveUp {
-            reason: GiveUpReason::BadRequest,
-            message: "the resource has no \"id\"".into(),
-        })
+        body.get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Outcome::GiveUp {
+                reason: GiveUpReason::BadRequest,
+                message: "the resource has no \"id\"".into(),
+            })
     }
 
     async fn insert_first(&self, resource: &str, body: &Value, is_object: bool) -> Outcome {
@@ -245,12 +248,18 @@ impl Client {
             Ok(id) => id,
             Err(outcome) => return outcome,
         };
-        let answer = match self.call(Method::POST, &self.collection_url(resource), Some(body)).await {
+        let answer = match self
+            .call(Method::POST, &self.collection_url(resource), Some(body))
+            .await
+        {
             Ok(answer) => answer,
             Err(outcome) => return outcome,
         };
         if answer.already_exists() {
-            return match self.call(Method::PUT, &self.item_url(resource, id), Some(body)).await {
+            return match self
+                .call(Method::PUT, &self.item_url(resource, id), Some(body))
+                .await
+            {
                 Ok(answer) => answer.outcome(),
                 Err(outcome) => outcome,
             };
@@ -271,7 +280,10 @@ impl Client {
         if answer.status != 404 {
             return answer.outcome();
         }
-        let answer = match self.call(Method::POST, &self.collection_url(resource), Some(body)).await {
+        let answer = match self
+            .call(Method::POST, &self.collection_url(resource), Some(body))
+            .await
+        {
             Ok(answer) => answer,
             Err(outcome) => return outcome,
         };
@@ -309,7 +321,13 @@ impl Client {
         self.send(method, url, body, token.as_str()).await
     }
 
-    async fn send(&self, method: Method, url: &str, body: Option<&Value>, token: &str) -> Result<Answer, Outcome> {
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+        token: &str,
+    ) -> Result<Answer, Outcome> {
         let mut request = self.http.request(method, url).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);

@@ -177,8 +177,14 @@ mod tests {
     fn each_style_becomes_the_type_in_the_spec_table() {
         let cases = [
             (json!({"eventTicket": {}}), PassKind::EventTicket),
-            (json!({"boardingPass": {"transitType": "PKTransitTypeAir"}}), PassKind::Flight),
-            (json!({"boardingPass": {"transitType": "PKTransitTypeTrain"}}), PassKind::Transit),
+            (
+                json!({"boardingPass": {"transitType": "PKTransitTypeAir"}}),
+                PassKind::Flight,
+            ),
+            (
+                json!({"boardingPass": {"transitType": "PKTransitTypeTrain"}}),
+                PassKind::Transit,
+            ),
             (json!({"boardingPass": {}}), PassKind::Transit),
             (json!({"storeCard": {}}), PassKind::Loyalty),
             (json!({"coupon": {}}), PassKind::Offer),

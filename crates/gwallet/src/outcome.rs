@@ -133,7 +133,9 @@ impl GoogleError {
         struct Wire {
             error: GoogleError,
         }
-        serde_json::from_slice::<Wire>(body).map(|w| w.error).unwrap_or_default()
+        serde_json::from_slice::<Wire>(body)
+            .map(|w| w.error)
+            .unwrap_or_default()
     }
 
     fn has_reason(&self, reasons: &[&str]) -> bool {
@@ -176,7 +178,9 @@ impl Outcome {
             400 => give_up(GiveUpReason::BadRequest),
             401 => give_up(GiveUpReason::Unauthorized),
             404 => give_up(GiveUpReason::NotFound),
-            409 if error.status == "ABORTED" || error.has_reason(&["aborted"]) => retry(RetryReason::Status(409)),
+            409 if error.status == "ABORTED" || error.has_reason(&["aborted"]) => {
+                retry(RetryReason::Status(409))
+            }
             409 => give_up(GiveUpReason::Conflict),
             408 | 500..=599 => retry(RetryReason::Status(status)),
             _ => give_up(GiveUpReason::Status(status)),
@@ -207,25 +211,108 @@ mod tests {
 
     #[test]
     fn every_documented_status_maps_to_done_retry_or_give_up() {
-        let give_up = |reason, code| Outcome::GiveUp { reason, message: format!("m{code}") };
+        let give_up = |reason, code| Outcome::GiveUp {
+            reason,
+            message: format!("m{code}"),
+        };
         let cases = [
             (200, "", "", Outcome::Done),
-            (400, "INVALID_ARGUMENT", "invalid", give_up(GiveUpReason::BadRequest, 400)),
-            (401, "UNAUTHENTICATED", "authError", give_up(GiveUpReason::Unauthorized, 401)),
-            (403, "PERMISSION_DENIED", "forbidden", give_up(GiveUpReason::PermissionDenied, 403)),
-            (403, "PERMISSION_DENIED", "rateLimitExceeded", Outcome::Retry { reason: RetryReason::RateLimited, after: None }),
+            (
+                400,
+                "INVALID_ARGUMENT",
+                "invalid",
+                give_up(GiveUpReason::BadRequest, 400),
+            ),
+            (
+                401,
+                "UNAUTHENTICATED",
+                "authError",
+                give_up(GiveUpReason::Unauthorized, 401),
+            ),
+            (
+                403,
+                "PERMISSION_DENIED",
+                "forbidden",
+                give_up(GiveUpReason::PermissionDenied, 403),
+            ),
+            (
+                403,
+                "PERMISSION_DENIED",
+                "rateLimitExceeded",
+                Outcome::Retry {
+                    reason: RetryReason::RateLimited,
+                    after: None,
+                },
+            ),
             (404, "NOT_FOUND", "notFound", give_up(GiveUpReason::NotFound, 404)),
-            (409, "ALREADY_EXISTS", "duplicate", give_up(GiveUpReason::Conflict, 409)),
-            (409, "ABORTED", "aborted", Outcome::Retry { reason: RetryReason::Status(409), after: None }),
-            (429, "RESOURCE_EXHAUSTED", "rateLimitExceeded", Outcome::Retry { reason: RetryReason::RateLimited, after: None }),
-            (500, "INTERNAL", "backendError", Outcome::Retry { reason: RetryReason::Status(500), after: None }),
-            (502, "", "", Outcome::Retry { reason: RetryReason::Status(502), after: None }),
-            (503, "UNAVAILABLE", "backendError", Outcome::Retry { reason: RetryReason::Status(503), after: None }),
-            (504, "DEADLINE_EXCEEDED", "", Outcome::Retry { reason: RetryReason::Status(504), after: None }),
+            (
+                409,
+                "ALREADY_EXISTS",
+                "duplicate",
+                give_up(GiveUpReason::Conflict, 409),
+            ),
+            (
+                409,
+                "ABORTED",
+                "aborted",
+                Outcome::Retry {
+                    reason: RetryReason::Status(409),
+                    after: None,
+                },
+            ),
+            (
+                429,
+                "RESOURCE_EXHAUSTED",
+                "rateLimitExceeded",
+                Outcome::Retry {
+                    reason: RetryReason::RateLimited,
+                    after: None,
+                },
+            ),
+            (
+                500,
+                "INTERNAL",
+                "backendError",
+                Outcome::Retry {
+                    reason: RetryReason::Status(500),
+                    after: None,
+                },
+            ),
+            (
+                502,
+                "",
+                "",
+                Outcome::Retry {
+                    reason: RetryReason::Status(502),
+                    after: None,
+                },
+            ),
+            (
+                503,
+                "UNAVAILABLE",
+                "backendError",
+                Outcome::Retry {
+                    reason: RetryReason::Status(503),
+                    after: None,
+                },
+            ),
+            (
+                504,
+                "DEADLINE_EXCEEDED",
+                "",
+                Outcome::Retry {
+                    reason: RetryReason::Status(504),
+                    after: None,
+                },
+            ),
             (413, "", "", give_up(GiveUpReason::Status(413), 413)),
         ];
         for (status, canonical, reason, expected) in cases {
-            assert_eq!(Outcome::from_response(status, None, &body(status, canonical, reason)), expected, "{status} {reason}");
+            assert_eq!(
+                Outcome::from_response(status, None, &body(status, canonical, reason)),
+                expected,
+                "{status} {reason}"
+            );
         }
     }
 
@@ -233,12 +320,21 @@ mod tests {
     fn retry_after_is_kept_and_an_unreadable_body_still_classifies_by_status() {
         assert_eq!(
             Outcome::from_response(503, Some("7"), b"<html>busy</html>"),
-            Outcome::Retry { reason: RetryReason::Status(503), after: Some(Duration::from_secs(7)) }
+            Outcome::Retry {
+                reason: RetryReason::Status(503),
+                after: Some(Duration::from_secs(7))
+            }
         );
         assert_eq!(
             Outcome::from_response(400, None, b""),
-            Outcome::GiveUp { reason: GiveUpReason::BadRequest, message: "HTTP 400".into() }
+            Outcome::GiveUp {
+                reason: GiveUpReason::BadRequest,
+                message: "HTTP 400".into()
+            }
         );
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
     }
 }

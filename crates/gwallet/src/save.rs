@@ -75,8 +75,16 @@ mod tests {
             "sa@p.iam.gserviceaccount.com",
             &["https://passes.example.com"],
             &[
-                ObjectRef { kind: PassKind::EventTicket, id: "1.a", class_id: "1.c" },
-                ObjectRef { kind: PassKind::Loyalty, id: "1.b", class_id: "1.d" },
+                ObjectRef {
+                    kind: PassKind::EventTicket,
+                    id: "1.a",
+                    class_id: "1.c",
+                },
+                ObjectRef {
+                    kind: PassKind::Loyalty,
+                    id: "1.b",
+                    class_id: "1.d",
+                },
             ],
             1_700_000_000,
         );
@@ -94,6 +102,9 @@ mod tests {
                 }
             })
         );
-        assert_eq!(save_url("https://pay.google.com/gp/v/save/", "a.b.c"), "https://pay.google.com/gp/v/save/a.b.c");
+        assert_eq!(
+            save_url("https://pay.google.com/gp/v/save/", "a.b.c"),
+            "https://pay.google.com/gp/v/save/a.b.c"
+        );
     }
 }

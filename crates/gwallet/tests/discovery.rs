@@ -61,8 +61,19 @@ fn every_semantic_and_recognised_field_key_maps_to_fields_google_defines() {
         "destinationStationName": "Paris Nord", "departurePlatform": "5"
     });
     let every_key = fields(&[
-        "address", "holder", "ticket", "order", "seatclass", "position", "eticket", "carriage", "coach",
-        "name", "memberid", "terminal", "gate",
+        "address",
+        "holder",
+        "ticket",
+        "order",
+        "seatclass",
+        "position",
+        "eticket",
+        "carriage",
+        "coach",
+        "name",
+        "memberid",
+        "terminal",
+        "gate",
     ]);
     let styles = [
         ("eventTicket", json!({})),
@@ -75,16 +86,22 @@ fn every_semantic_and_recognised_field_key_maps_to_fields_google_defines() {
     let mut kinds = Vec::new();
     for (style, extra) in styles {
         let mut body = extra.as_object().unwrap().clone();
-        body.insert("primaryFields".into(), json!([
-            {"key": "p0", "label": "P0", "value": 12},
-            {"key": "p1", "label": "P1", "value": 3.5, "currencyCode": "EUR"}
-        ]));
+        body.insert(
+            "primaryFields".into(),
+            json!([
+                {"key": "p0", "label": "P0", "value": 12},
+                {"key": "p1", "label": "P1", "value": 3.5, "currencyCode": "EUR"}
+            ]),
+        );
         body.insert("auxiliaryFields".into(), every_key.clone());
-        body.insert("backFields".into(), json!([
-            {"key": "web", "label": "WEB", "value": "https://example.com"},
-            {"key": "pct", "label": "PCT", "value": 0.5, "numberStyle": "PKNumberStylePercent"},
-            {"key": "when", "label": "WHEN", "value": "2026-01-01T10:00Z", "dateStyle": "PKDateStyleLong"}
-        ]));
+        body.insert(
+            "backFields".into(),
+            json!([
+                {"key": "web", "label": "WEB", "value": "https://example.com"},
+                {"key": "pct", "label": "PCT", "value": 0.5, "numberStyle": "PKNumberStylePercent"},
+                {"key": "when", "label": "WHEN", "value": "2026-01-01T10:00Z", "dateStyle": "PKDateStyleLong"}
+            ]),
+        );
         let pass = json!({
             "formatVersion": 1, "organizationName": "Org", "description": "Desc", "logoText": "Logo text",
             "backgroundColor": "rgb(1, 2, 3)", "expirationDate": "2026-12-31T23:59:59Z",
@@ -101,7 +118,9 @@ fn every_semantic_and_recognised_field_key_maps_to_fields_google_defines() {
             loc.insert("fr", "WEB", "Toile");
             loc
         };
-        let names: Vec<String> = ["icon.png", "logo.png", "strip@2x.png"].map(String::from).to_vec();
+        let names: Vec<String> = ["icon.png", "logo.png", "strip@2x.png"]
+            .map(String::from)
+            .to_vec();
         let google = gwallet::GoogleTemplate::new(&gwallet::TemplateInput {
             issuer_id: common::ISSUER,
             template_id: common::TEMPLATE_ID,
@@ -119,7 +138,14 @@ fn every_semantic_and_recognised_field_key_maps_to_fields_google_defines() {
     }
     assert_eq!(
         kinds,
-        [PassKind::EventTicket, PassKind::Flight, PassKind::Transit, PassKind::Loyalty, PassKind::Offer, PassKind::Generic]
+        [
+            PassKind::EventTicket,
+            PassKind::Flight,
+            PassKind::Transit,
+            PassKind::Loyalty,
+            PassKind::Offer,
+            PassKind::Generic
+        ]
     );
 }
 
@@ -131,9 +157,18 @@ fn the_save_jwt_payload_fits_googles_resources_schema() {
         .collect();
     let refs: Vec<ObjectRef<'_>> = objects
         .iter()
-        .map(|(kind, id)| ObjectRef { kind: *kind, id, class_id: id })
+        .map(|(kind, id)| ObjectRef {
+            kind: *kind,
+            id,
+            class_id: id,
+        })
         .collect();
-    let claims = save_claims("sa@example.iam.gserviceaccount.com", &[common::PUBLIC_URL], &refs, 1_700_000_000);
+    let claims = save_claims(
+        "sa@example.iam.gserviceaccount.com",
+        &[common::PUBLIC_URL],
+        &refs,
+        1_700_000_000,
+    );
     // The payload lists objects by reference only; Google's object schemas mark their other
     // required fields, which a reference leaves out, so only names and types are checked here.
     let findings = Discovery::bundled().validate("Resources", &claims["payload"], Check::Partial);
@@ -151,5 +186,9 @@ fn the_check_itself_fails_on_an_unknown_field_and_a_wrong_type() {
     object["colour"] = json!("red");
     let findings = Discovery::bundled().validate("EventTicketObject", &object, Check::Full);
     let paths: Vec<&str> = findings.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(paths, ["seatInfo.seat.defaultValue.value", "colour"], "{findings:#?}");
+    assert_eq!(
+        paths,
+        ["seatInfo.seat.defaultValue.value", "colour"],
+        "{findings:#?}"
+    );
 }

@@ -61,7 +61,10 @@ fn each_style_writes_the_expected_class_and_object_and_both_fit_googles_schemas(
 
 #[test]
 fn each_style_becomes_the_google_type_of_the_spec_table() {
-    let kinds: Vec<PassKind> = STYLES.iter().map(|(_, t)| Fixture::load(t).google.kind()).collect();
+    let kinds: Vec<PassKind> = STYLES
+        .iter()
+        .map(|(_, t)| Fixture::load(t).google.kind())
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -78,7 +81,10 @@ fn each_style_becomes_the_google_type_of_the_spec_table() {
 #[test]
 fn ids_are_the_issuer_and_the_template_or_pass_id_without_dashes() {
     let fixture = Fixture::load("event");
-    assert_eq!(fixture.google.class_id(), "3388000000012345678.0190f3a27c1d7e2f8a9b0c1d2e3f4a5b");
+    assert_eq!(
+        fixture.google.class_id(),
+        "3388000000012345678.0190f3a27c1d7e2f8a9b0c1d2e3f4a5b"
+    );
     let object = fixture.object(&payload("event"), false);
     assert_eq!(object.id, "3388000000012345678.0190f3a200007000800000000000002a");
     assert_eq!(object.json["id"], object.id.as_str());
@@ -99,14 +105,22 @@ fn a_voided_pass_is_an_inactive_object_of_every_type() {
 
 #[test]
 fn barcodes_of_each_apple_format_become_googles_barcode() {
-    let cases = [("event", "QR_CODE"), ("flight", "PDF_417"), ("train", "AZTEC"), ("coupon", "CODE_128")];
+    let cases = [
+        ("event", "QR_CODE"),
+        ("flight", "PDF_417"),
+        ("train", "AZTEC"),
+        ("coupon", "CODE_128"),
+    ];
     for (template, google) in cases {
         let fixture = Fixture::load(template);
         let object = fixture.object(&payload(template), false);
         assert_eq!(object.json["barcode"]["type"], google, "{template}");
     }
     let event = Fixture::load("event").object(&payload("event"), false);
-    assert_eq!(event.json["barcode"], json!({"type": "QR_CODE", "value": "TKT-0001", "alternateText": "TKT-0001"}));
+    assert_eq!(
+        event.json["barcode"],
+        json!({"type": "QR_CODE", "value": "TKT-0001", "alternateText": "TKT-0001"})
+    );
 }
 
 #[test]
@@ -125,9 +139,15 @@ fn colours_expiry_and_images_map_to_hex_valid_time_interval_and_asset_urls() {
     assert_eq!(class["hexBackgroundColor"], "#141e30"); // rgb(20, 30, 48)
     let base = "https://passes.example.com/assets/0190f3a2-7c1d-7e2f-8a9b-0c1d2e3f4a5b/3";
     assert_eq!(class["logo"]["sourceUri"]["uri"], format!("{base}/logo@2x.png"));
-    assert_eq!(class["heroImage"]["sourceUri"]["uri"], format!("{base}/strip@2x.png"));
+    assert_eq!(
+        class["heroImage"]["sourceUri"]["uri"],
+        format!("{base}/strip@2x.png")
+    );
     let object = event.object(&payload("event"), false);
-    assert_eq!(object.json["validTimeInterval"], json!({"end": {"date": "2026-07-02T04:00:00+02:00"}}));
+    assert_eq!(
+        object.json["validTimeInterval"],
+        json!({"end": {"date": "2026-07-02T04:00:00+02:00"}})
+    );
 
     let train = Fixture::load("train"); // "#8B0000"
     assert_eq!(train.google.class_json()["hexBackgroundColor"], "#8b0000");
@@ -155,12 +175,18 @@ fn pass_strings_become_translated_values_and_the_default_language_table_the_defa
         .iter()
         .find(|m| m["id"] == "terms")
         .unwrap();
-    assert_eq!(terms["localizedBody"]["translatedValues"][0], json!({"language": "de", "value": "Kein Wiedereinlass."}));
+    assert_eq!(
+        terms["localizedBody"]["translatedValues"][0],
+        json!({"language": "de", "value": "Kein Wiedereinlass."})
+    );
     // en.lproj translates the storecard's labels: the default value is the English text.
     let card = Fixture::load("examples/storecard.pass");
     let points = card.object(&payload("examples/storecard.pass"), false).json["loyaltyPoints"].clone();
     assert_eq!(points["label"], "Points");
-    assert_eq!(points["localizedLabel"]["translatedValues"], json!([{"language": "de", "value": "Punkte"}]));
+    assert_eq!(
+        points["localizedLabel"]["translatedValues"],
+        json!([{"language": "de", "value": "Punkte"}])
+    );
 }
 
 #[test]
@@ -206,7 +232,10 @@ fn fields_go_to_the_types_own_fields_where_google_has_them() {
     assert_eq!(flight_class["origin"]["airportIataCode"], "SFO");
     assert_eq!(flight_class["destination"]["airportIataCode"], "LHR");
     // Google wants the airport's local time, without an offset.
-    assert_eq!(flight_class["localScheduledDepartureDateTime"], "2026-05-01T09:30:00");
+    assert_eq!(
+        flight_class["localScheduledDepartureDateTime"],
+        "2026-05-01T09:30:00"
+    );
     let flight = Fixture::load("flight").object(&payload("flight"), false).json;
     assert_eq!(flight["passengerName"], "Ada Lovelace");
     assert_eq!(flight["reservationInfo"]["confirmationCode"], "ABC123");
@@ -223,7 +252,9 @@ fn fields_go_to_the_types_own_fields_where_google_has_them() {
     assert_eq!(leg["departureDateTime"], "2026-06-01T08:04:00+02:00");
     assert_eq!(leg["platform"], "7");
 
-    let card = Fixture::load("examples/storecard.pass").object(&payload("examples/storecard.pass"), false).json;
+    let card = Fixture::load("examples/storecard.pass")
+        .object(&payload("examples/storecard.pass"), false)
+        .json;
     assert_eq!(card["loyaltyPoints"]["balance"], json!({"int": 120}));
     assert_eq!(
         card["secondaryLoyaltyPoints"]["balance"],
@@ -258,9 +289,12 @@ fn what_cannot_be_mapped_is_a_warning_naming_where_it_is() {
         ),
         "{generic:#?}"
     );
-    let localized_images = Fixture::load("crates/pkpass/tests/data/samples/pkgen-event-localized.pass").warning_messages();
+    let localized_images =
+        Fixture::load("crates/pkpass/tests/data/samples/pkgen-event-localized.pass").warning_messages();
     assert!(
-        localized_images.iter().any(|w| w.contains("localised images are not used")),
+        localized_images
+            .iter()
+            .any(|w| w.contains("localised images are not used")),
         "{localized_images:#?}"
     );
 }
@@ -293,8 +327,18 @@ fn a_flight_whose_airports_are_placeholders_warns_that_google_needs_them_on_the_
         }
     });
     let google = map(&template, &["icon.png"], &Localizations::new());
-    let warning = google.warnings().iter().find(|w| w.location == "pass.json: boardingPass").unwrap();
-    for needed in ["airline's IATA code", "flight number", "origin airport", "destination airport", "scheduled departure"] {
+    let warning = google
+        .warnings()
+        .iter()
+        .find(|w| w.location == "pass.json: boardingPass")
+        .unwrap();
+    for needed in [
+        "airline's IATA code",
+        "flight number",
+        "origin airport",
+        "destination airport",
+        "scheduled departure",
+    ] {
         assert!(warning.message.contains(needed), "{needed}: {}", warning.message);
     }
     // The templated values still reach each pass, as text.
@@ -329,8 +373,14 @@ fn a_template_without_a_google_barcode_format_or_with_a_bad_colour_is_warned_abo
     });
     let google = map(&template, &["icon.png"], &Localizations::new());
     let text: Vec<String> = google.warnings().iter().map(ToString::to_string).collect();
-    assert!(text.iter().any(|w| w.starts_with("pass.json: barcodes[0]: ")), "{text:#?}");
-    assert!(text.iter().any(|w| w.starts_with("pass.json: backgroundColor: ")), "{text:#?}");
+    assert!(
+        text.iter().any(|w| w.starts_with("pass.json: barcodes[0]: ")),
+        "{text:#?}"
+    );
+    assert!(
+        text.iter().any(|w| w.starts_with("pass.json: backgroundColor: ")),
+        "{text:#?}"
+    );
     let object = google.object(common::PASS_ID, &template);
     assert!(object.json.get("barcode").is_none());
     assert!(object.json.get("hexBackgroundColor").is_none());
@@ -346,20 +396,37 @@ fn translations_holding_placeholders_are_not_sent_and_are_warned_about() {
         "generic": {"primaryFields": [{"key": "w", "value": "Welcome"}]}
     });
     let google = map(&template, &["icon.png"], &loc);
-    assert!(google.warnings().iter().any(|w| w.location == "de.lproj/pass.strings: Welcome"));
+    assert!(
+        google
+            .warnings()
+            .iter()
+            .any(|w| w.location == "de.lproj/pass.strings: Welcome")
+    );
     let object = google.object(common::PASS_ID, &template);
-    assert_eq!(object.json["header"]["translatedValues"], json!([{"language": "fr", "value": "Bienvenue"}]));
+    assert_eq!(
+        object.json["header"]["translatedValues"],
+        json!([{"language": "fr", "value": "Bienvenue"}])
+    );
 }
 
 #[test]
 fn more_fields_than_google_shows_are_warned_about_once_per_template() {
-    let fields: Vec<Value> = (0..12).map(|i| json!({"key": format!("f{i}"), "label": "L", "value": "v"})).collect();
+    let fields: Vec<Value> = (0..12)
+        .map(|i| json!({"key": format!("f{i}"), "label": "L", "value": "v"}))
+        .collect();
     let template = json!({
         "formatVersion": 1, "organizationName": "O", "description": "D",
         "coupon": {"backFields": fields}
     });
     let google = map(&template, &["icon.png"], &Localizations::new());
-    assert!(google.warnings().iter().any(|w| w.message.contains("at most 10 text modules")), "{:?}", google.warnings());
+    assert!(
+        google
+            .warnings()
+            .iter()
+            .any(|w| w.message.contains("at most 10 text modules")),
+        "{:?}",
+        google.warnings()
+    );
     assert!(google.object(common::PASS_ID, &template).warnings.is_empty());
 }
 

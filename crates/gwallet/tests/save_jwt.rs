@@ -56,7 +56,11 @@ fn the_save_jwt_verifies_with_the_service_accounts_public_key_and_says_what_spec
 fn a_save_jwt_does_not_verify_with_another_key_or_once_altered() {
     let (test, account) = account();
     let (other, _) = self::account();
-    let refs = [ObjectRef { kind: gwallet::PassKind::Loyalty, id: "1.a", class_id: "1.b" }];
+    let refs = [ObjectRef {
+        kind: gwallet::PassKind::Loyalty,
+        id: "1.a",
+        class_id: "1.b",
+    }];
     let jwt = save_jwt(&account, &["https://passes.example.com"], &refs, 1).unwrap();
     assert!(verify_rs256(&jwt, &test.public_key_pem).is_ok());
     assert!(verify_rs256(&jwt, &other.public_key_pem).is_err());

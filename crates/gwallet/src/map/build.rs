@@ -44,7 +44,14 @@ const SEAT_CLASS: &[&str] = &["class", "seatclass", "cabin", "fareclass"];
 const PLATFORM: &[&str] = &["platform", "track"];
 const CARRIAGE: &[&str] = &["carriage", "car", "wagon"];
 const COACH: &[&str] = &["coach"];
-const ACCOUNT_NAME: &[&str] = &["name", "membername", "accountname", "holder", "holdername", "cardholder"];
+const ACCOUNT_NAME: &[&str] = &[
+    "name",
+    "membername",
+    "accountname",
+    "holder",
+    "holdername",
+    "cardholder",
+];
 const ACCOUNT_ID: &[&str] = &[
     "memberid",
     "membernumber",
@@ -82,9 +89,7 @@ const UNPLACED_IMAGES: [&str; 8] = [
 impl Images {
     pub(crate) fn new(input: &TemplateInput<'_>, kind: PassKind, warnings: &mut Vec<Problem>) -> Self {
         let base = input.public_url.trim_end_matches('/');
-        let image = |file: &str| {
-            json!({ "sourceUri": { "uri": format!("{base}/assets/{}/{}/{file}", input.template_id, input.revision) } })
-        };
+        let image = |file: &str| json!({ "sourceUri": { "uri": format!("{base}/assets/{}/{}/{file}", input.template_id, input.revision) } });
         let top: Vec<String> = input
             .file_names
             .iter()
@@ -153,7 +158,8 @@ impl<'a> Reader<'a> {
     }
 
     fn usable(&self, text: String) -> Option<String> {
-        (!text.is_empty() && !(self.fixed_only && is_templated(&text))).then_some(text)
+        let unusable = text.is_empty() || (self.fixed_only && is_templated(&text));
+        (!unusable).then_some(text)
     }
 
     /// A top-level string.
@@ -178,11 +184,17 @@ impl<'a> Reader<'a> {
         if let Some(s) = person.as_str() {
             return self.usable(s.to_owned());
         }
-        let parts: Vec<&str> = ["namePrefix", "givenName", "middleName", "familyName", "nameSuffix"]
-            .iter()
-            .filter_map(|k| person.get(*k).and_then(Value::as_str))
-            .filter(|s| !s.is_empty())
-            .collect();
+        let parts: Vec<&str> = [
+            "namePrefix",
+            "givenName",
+            "middleName",
+            "familyName",
+            "nameSuffix",
+        ]
+        .iter()
+        .filter_map(|k| person.get(*k).and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .collect();
         self.usable(parts.join(" "))
     }
 
@@ -225,7 +237,10 @@ impl<'a> Reader<'a> {
 
     /// The first of `semantic`, then a field named like `names`, that is a date.
     fn date(&mut self, semantic: &[&str], names: &[&str]) -> Option<PassDate> {
-        if let Some(date) = semantic.iter().find_map(|k| self.semantic(k).and_then(|s| PassDate::parse(&s))) {
+        if let Some(date) = semantic
+            .iter()
+            .find_map(|k| self.semantic(k).and_then(|s| PassDate::parse(&s)))
+        {
             return Some(date);
         }
         let i = self.fields.iter().position(|f| {
@@ -278,7 +293,8 @@ pub(crate) fn class(
             ));
             r.top("description").unwrap_or_default()
         });
-        r.texts.set_with_translations(&mut c, "issuerName", "localizedIssuerName", &issuer);
+        r.texts
+            .set_with_translations(&mut c, "issuerName", "localizedIssuerName", &issuer);
         // `draft` classes cannot have objects; Google approves `underReview` ones at once.
         c.insert("reviewStatus".into(), "UNDER_REVIEW".into());
         if let Some(hex) = r.top("backgroundColor").as_deref().and_then(hex_color) {
@@ -333,7 +349,9 @@ fn event_class(r: &mut Reader<'_>, c: &mut Map<String, Value>, images: &Images) 
             json!({ "name": r.localized(&name), "address": r.localized(&address) }),
         );
     }
-    let start = r.date(&["eventStartDate"], &[]).or_else(|| r.top("relevantDate").and_then(|d| PassDate::parse(&d)));
+    let start = r
+        .date(&["eventStartDate"], &[])
+        .or_else(|| r.top("relevantDate").and_then(|d| PassDate::parse(&d)));
     let end = r.date(&["eventEndDate"], &[]);
     if start.is_some() || end.is_some() {
         let mut dt = Map::new();
@@ -356,15 +374,25 @@ fn split_flight_code(code: &str) -> Option<(String, String)> {
         && carrier.chars().any(|c| c.is_ascii_alphabetic())
         && (1..=4).contains(&number.len())
         && number.chars().all(|c| c.is_ascii_digit());
-    ok.then(|| (carrier.to_ascii_uppercase(), number.trim_start_matches('0').to_owned()))
-        .map(|(c, n)| (c, if n.is_empty() { "0".into() } else { n }))
+    ok.then(|| {
+        (
+            carrier.to_ascii_uppercase(),
+            number.trim_start_matches('0').to_owned(),
+        )
+    })
+    .map(|(c, n)| (c, if n.is_empty() { "0".into() } else { n }))
 }
 
 fn is_airport_code(s: &str) -> bool {
     s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-fn flight_class(r: &mut Reader<'_>, c: &mut Map<String, Value>, images: &Images, warnings: &mut Vec<Problem>) {
+fn flight_class(
+    r: &mut Reader<'_>,
+    c: &mut Map<String, Value>,
+    images: &Images,
+    warnings: &mut Vec<Problem>,
+) {
     let mut missing = Vec::new();
     // The carrier and number: semantics, else a field such as "flight": "UA 123".
     let mut carrier = r.semantic("airlineCode");
@@ -388,7 +416,8 @@ fn flight_class(r: &mut Reader<'_>, c: &mut Map<String, Value>, images: &Images,
         Some(code) => {
             carrier_json.insert("carrierIataCode".into(), code.into());
         }
-        None => missing.push("the airline's IATA code (semantics.airlineCode, or a \"flight\" field like \"UA 123\")"),
+        None => missing
+            .push("the airline's IATA code (semantics.airlineCode, or a \"flight\" field like \"UA 123\")"),
     }
     if let Some(logo) = &images.logo {
         carrier_json.insert("airlineLogo".into(), logo.clone());
@@ -406,8 +435,20 @@ fn flight_class(r: &mut Reader<'_>, c: &mut Map<String, Value>, images: &Images,
     // Airports: semantics, else the first two primary fields when they are IATA codes (as on
     // Apple's own boarding passes: value "SFO", label "San Francisco").
     for (n, (semantic_code, terminal_key, gate_key, google_key, what)) in [
-        ("departureAirportCode", "departureTerminal", "departureGate", "origin", "the origin airport"),
-        ("arrivalAirportCode", "arrivalTerminal", "arrivalGate", "destination", "the destination airport"),
+        (
+            "departureAirportCode",
+            "departureTerminal",
+            "departureGate",
+            "origin",
+            "the origin airport",
+        ),
+        (
+            "arrivalAirportCode",
+            "arrivalTerminal",
+            "arrivalGate",
+            "destination",
+            "the destination airport",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -430,11 +471,15 @@ fn flight_class(r: &mut Reader<'_>, c: &mut Map<String, Value>, images: &Images,
             }
             None => missing.push(what),
         }
-        let terminal = r.semantic(terminal_key).or_else(|| (n == 0).then(|| r.take(TERMINAL)).flatten());
+        let terminal = r
+            .semantic(terminal_key)
+            .or_else(|| (n == 0).then(|| r.take(TERMINAL)).flatten());
         if let Some(terminal) = terminal {
             airport.insert("terminal".into(), terminal.into());
         }
-        let gate = r.semantic(gate_key).or_else(|| (n == 0).then(|| r.take(GATE)).flatten());
+        let gate = r
+            .semantic(gate_key)
+            .or_else(|| (n == 0).then(|| r.take(GATE)).flatten());
         if let Some(gate) = gate {
             airport.insert("gate".into(), gate.into());
         }
@@ -491,7 +536,9 @@ fn transit_class(r: &Reader<'_>, c: &mut Map<String, Value>, images: &Images, wa
 fn no_logo_warning(kind: &str) -> Problem {
     Problem::new(
         "logo.png",
-        format!("Google Wallet refuses a {kind} class without a logo, and the template has neither a logo nor an icon"),
+        format!(
+            "Google Wallet refuses a {kind} class without a logo, and the template has neither a logo nor an icon"
+        ),
     )
 }
 
@@ -501,7 +548,8 @@ fn loyalty_class(r: &Reader<'_>, c: &mut Map<String, Value>, images: &Images, wa
         .or_else(|| r.top("organizationName"))
         .or_else(|| r.top("description"))
         .unwrap_or_default();
-    r.texts.set_with_translations(c, "programName", "localizedProgramName", &program);
+    r.texts
+        .set_with_translations(c, "programName", "localizedProgramName", &program);
     match &images.logo {
         Some(logo) => {
             c.insert("programLogo".into(), logo.clone());
@@ -518,9 +566,11 @@ fn offer_class(r: &mut Reader<'_>, c: &mut Map<String, Value>, images: &Images) 
         }
         None => title_fallback(r),
     };
-    r.texts.set_with_translations(c, "title", "localizedTitle", &title);
+    r.texts
+        .set_with_translations(c, "title", "localizedTitle", &title);
     let provider = r.top("organizationName").unwrap_or_else(|| title_fallback(r));
-    r.texts.set_with_translations(c, "provider", "localizedProvider", &provider);
+    r.texts
+        .set_with_translations(c, "provider", "localizedProvider", &provider);
     // Apple coupons say nothing about where they are redeemed.
     c.insert("redemptionChannel".into(), "BOTH".into());
     if let Some(logo) = &images.logo {
@@ -710,7 +760,10 @@ fn transit_object(r: &mut Reader<'_>, o: &mut Map<String, Value>) {
     {
         leg.insert("departureDateTime".into(), d.with_offset().into());
     }
-    if let Some(d) = r.date(&["originalArrivalDate", "currentArrivalDate"], &["arrival", "arrives"]) {
+    if let Some(d) = r.date(
+        &["originalArrivalDate", "currentArrivalDate"],
+        &["arrival", "arrives"],
+    ) {
         leg.insert("arrivalDateTime".into(), d.with_offset().into());
     }
     if let Some(platform) = r.semantic("departurePlatform").or_else(|| r.take(PLATFORM)) {
@@ -760,14 +813,21 @@ fn loyalty_object(r: &mut Reader<'_>, o: &mut Map<String, Value>) {
         .map(|(i, _)| i)
         .take(2)
         .collect();
-    for (google, i) in ["loyaltyPoints", "secondaryLoyaltyPoints"].into_iter().zip(numeric) {
+    for (google, i) in ["loyaltyPoints", "secondaryLoyaltyPoints"]
+        .into_iter()
+        .zip(numeric)
+    {
         let field = &r.fields[i];
         let Some(n) = field.number() else { continue };
         let mut points = Map::new();
         if let Some(label) = field.label().filter(|l| !l.is_empty()) {
-            r.texts.set_with_translations(&mut points, "label", "localizedLabel", label);
+            r.texts
+                .set_with_translations(&mut points, "label", "localizedLabel", label);
         }
-        points.insert("balance".into(), balance(n, field.map.get("currencyCode").and_then(Value::as_str)));
+        points.insert(
+            "balance".into(),
+            balance(n, field.map.get("currencyCode").and_then(Value::as_str)),
+        );
         o.insert(google.into(), Value::Object(points));
         r.claim(i);
     }
@@ -805,7 +865,10 @@ fn generic_object(r: &mut Reader<'_>, o: &mut Map<String, Value>, images: &Image
             }
         }
         None => {
-            let header = r.top("logoText").or_else(|| r.top("description")).unwrap_or_default();
+            let header = r
+                .top("logoText")
+                .or_else(|| r.top("description"))
+                .unwrap_or_default();
             o.insert("header".into(), r.localized(&header));
         }
     }
@@ -842,23 +905,56 @@ fn modules(r: &Reader<'_>, o: &mut Map<String, Value>) {
 
 /// Top-level keys Google Wallet has no equivalent for, and why.
 const NOT_MAPPED: &[(&str, &str)] = &[
-    ("foregroundColor", "Google Wallet picks text colours to suit the background colour"),
-    ("labelColor", "Google Wallet picks text colours to suit the background colour"),
+    (
+        "foregroundColor",
+        "Google Wallet picks text colours to suit the background colour",
+    ),
+    (
+        "labelColor",
+        "Google Wallet picks text colours to suit the background colour",
+    ),
     ("footerBackgroundColor", "Google Wallet has no footer"),
     ("locations", "Google Wallet does not bring passes up by location"),
-    ("maxDistance", "Google Wallet does not bring passes up by location"),
+    (
+        "maxDistance",
+        "Google Wallet does not bring passes up by location",
+    ),
     ("beacons", "Google Wallet does not bring passes up near beacons"),
     ("relevantDates", "Google Wallet does not bring passes up by date"),
-    ("nfc", "NFC passes need Google's Smart Tap onboarding, which passmint does not do"),
-    ("associatedStoreIdentifiers", "App Store apps have no Google Wallet equivalent"),
-    ("auxiliaryStoreIdentifiers", "App Store apps have no Google Wallet equivalent"),
+    (
+        "nfc",
+        "NFC passes need Google's Smart Tap onboarding, which passmint does not do",
+    ),
+    (
+        "associatedStoreIdentifiers",
+        "App Store apps have no Google Wallet equivalent",
+    ),
+    (
+        "auxiliaryStoreIdentifiers",
+        "App Store apps have no Google Wallet equivalent",
+    ),
     ("appLaunchURL", "App Store apps have no Google Wallet equivalent"),
-    ("sharingProhibited", "Google Wallet has no per-pass sharing switch"),
-    ("groupingIdentifier", "Google Wallet groups passes by its own rules"),
-    ("upcomingPassInformation", "Google Wallet has no upcoming-event list"),
-    ("preferredStyleSchemes", "Google Wallet lays passes out its own way"),
+    (
+        "sharingProhibited",
+        "Google Wallet has no per-pass sharing switch",
+    ),
+    (
+        "groupingIdentifier",
+        "Google Wallet groups passes by its own rules",
+    ),
+    (
+        "upcomingPassInformation",
+        "Google Wallet has no upcoming-event list",
+    ),
+    (
+        "preferredStyleSchemes",
+        "Google Wallet lays passes out its own way",
+    ),
     ("useAutomaticColors", "Google Wallet lays passes out its own way"),
-    ("suppressHeaderDarkening", "Google Wallet lays passes out its own way"),
+    (
+        "suppressHeaderDarkening",
+        "Google Wallet lays passes out its own way",
+    ),
     ("suppressStripShine", "Google Wallet lays passes out its own way"),
     ("eventLogoText", "Google Wallet lays passes out its own way"),
 ];
@@ -867,21 +963,29 @@ const NOT_MAPPED: &[(&str, &str)] = &[
 /// can't show, colours it can't read.
 pub(crate) fn template_warnings(kind: PassKind, pass: &Map<String, Value>, warnings: &mut Vec<Problem>) {
     let mut say = |key: &str, why: &str| {
-        warnings.push(Problem::new(format!("pass.json: {key}"), format!("not mapped to Google Wallet: {why}")));
+        warnings.push(Problem::new(
+            format!("pass.json: {key}"),
+            format!("not mapped to Google Wallet: {why}"),
+        ));
     };
     for (key, why) in NOT_MAPPED {
         if pass.contains_key(*key) {
             say(key, why);
         }
     }
-    if pass.contains_key("relevantDate") && !matches!(kind, PassKind::EventTicket | PassKind::Flight | PassKind::Transit) {
+    if pass.contains_key("relevantDate")
+        && !matches!(kind, PassKind::EventTicket | PassKind::Flight | PassKind::Transit)
+    {
         say("relevantDate", "Google Wallet does not bring passes up by date");
     }
     if let Some(color) = pass.get("backgroundColor").and_then(Value::as_str)
         && !is_templated(color)
         && hex_color(color).is_none()
     {
-        say("backgroundColor", "Google Wallet reads rgb(r, g, b) and #rrggbb colours only");
+        say(
+            "backgroundColor",
+            "Google Wallet reads rgb(r, g, b) and #rrggbb colours only",
+        );
     }
     let barcodes: Vec<(String, &Map<String, Value>)> = pass
         .get("barcodes")
@@ -890,14 +994,24 @@ pub(crate) fn template_warnings(kind: PassKind, pass: &Map<String, Value>, warni
         .flatten()
         .enumerate()
         .filter_map(|(i, b)| Some((format!("barcodes[{i}]"), b.as_object()?)))
-        .chain(pass.get("barcode").and_then(Value::as_object).map(|b| ("barcode".to_owned(), b)))
+        .chain(
+            pass.get("barcode")
+                .and_then(Value::as_object)
+                .map(|b| ("barcode".to_owned(), b)),
+        )
         .collect();
     if !barcodes.is_empty()
-        && !barcodes
-            .iter()
-            .any(|(_, b)| b.get("format").and_then(Value::as_str).and_then(google_barcode_type).is_some())
+        && !barcodes.iter().any(|(_, b)| {
+            b.get("format")
+                .and_then(Value::as_str)
+                .and_then(google_barcode_type)
+                .is_some()
+        })
     {
-        say(&barcodes[0].0, "no barcode in a format Google Wallet shows (QR, PDF417, Aztec, Code 128)");
+        say(
+            &barcodes[0].0,
+            "no barcode in a format Google Wallet shows (QR, PDF417, Aztec, Code 128)",
+        );
     }
     let fields = fields::collect(pass, kind.apple_style());
     if let Some(field) = fields.iter().find(|f| f.map.contains_key("changeMessage")) {
@@ -930,6 +1044,9 @@ mod tests {
         );
         assert_eq!(balance(&n(json!(120)), None), json!({"int": 120}));
         assert_eq!(balance(&n(json!(1.5)), None), json!({"double": 1.5}));
-        assert_eq!(balance(&n(json!(9_000_000_000_i64)), None), json!({"string": "9000000000"}));
+        assert_eq!(
+            balance(&n(json!(9_000_000_000_i64)), None),
+            json!({"string": "9000000000"})
+        );
     }
 }

@@ -7,7 +7,12 @@ use super::values::{display_value, link_of};
 use crate::Localizations;
 
 /// The front field lists, in the order Wallet shows them.
-pub(crate) const FRONT_LISTS: [&str; 4] = ["headerFields", "primaryFields", "secondaryFields", "auxiliaryFields"];
+pub(crate) const FRONT_LISTS: [&str; 4] = [
+    "headerFields",
+    "primaryFields",
+    "secondaryFields",
+    "auxiliaryFields",
+];
 /// Lists shown behind the pass (`additionalInfoFields` is iOS 18's "additional info" on an event
 /// ticket, shown below the front).
 pub(crate) const BACK_LISTS: [&str; 2] = ["backFields", "additionalInfoFields"];
@@ -108,7 +113,13 @@ impl Texts<'_> {
 
     /// Sets `plain_key` to the default text and, when other languages translate it,
     /// `localized_key` to the `LocalizedString`.
-    pub(crate) fn set_with_translations(&self, out: &mut Map<String, Value>, plain_key: &str, localized_key: &str, text: &str) {
+    pub(crate) fn set_with_translations(
+        &self,
+        out: &mut Map<String, Value>,
+        plain_key: &str,
+        localized_key: &str,
+        text: &str,
+    ) {
         out.insert(plain_key.into(), self.plain(text).into());
         if self.loc.has_translations(text, self.lang) {
             out.insert(localized_key.into(), self.localized(text));
@@ -119,7 +130,13 @@ impl Texts<'_> {
 /// A text module id: Google allows letters, digits, `_` and `-` (no dots).
 fn module_id(key: &str) -> String {
     key.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -189,7 +206,13 @@ pub(crate) fn top_level_links(pass: &Map<String, Value>) -> Vec<Value> {
             let uri = if scheme.is_empty() || value.starts_with(scheme) {
                 value.to_owned()
             } else if *scheme == "tel:" {
-                format!("tel:{}", value.chars().filter(|c| c.is_ascii_digit() || *c == '+').collect::<String>())
+                format!(
+                    "tel:{}",
+                    value
+                        .chars()
+                        .filter(|c| c.is_ascii_digit() || *c == '+')
+                        .collect::<String>()
+                )
             } else {
                 format!("{scheme}{value}")
             };
@@ -210,7 +233,14 @@ mod tests {
         let mut loc = Localizations::new();
         loc.insert("de", "TERMS", "BEDINGUNGEN");
         loc.insert("de", "No refunds", "Keine Erstattung");
-        let module = text_module(&fields[0], Texts { loc: &loc, lang: "en" }).unwrap();
+        let module = text_module(
+            &fields[0],
+            Texts {
+                loc: &loc,
+                lang: "en",
+            },
+        )
+        .unwrap();
         assert_eq!(
             module,
             json!({

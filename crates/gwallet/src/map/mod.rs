@@ -116,7 +116,10 @@ impl GoogleTemplate {
             &claimed,
             &mut Vec::new(),
         );
-        let modules = probe.get("textModulesData").and_then(Value::as_array).map_or(0, Vec::len);
+        let modules = probe
+            .get("textModulesData")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         if modules > build::MAX_TEXT_MODULES {
             warnings.push(Problem::new(
                 format!("pass.json: {}", kind.apple_style()),

@@ -10,10 +10,7 @@ pub(crate) fn is_templated(s: &str) -> bool {
 /// `rgb(r, g, b)` or `#rgb` / `#rrggbb` → Google's `#rrggbb`.
 pub(crate) fn hex_color(value: &str) -> Option<String> {
     let value = value.trim();
-    if let Some(inner) = value
-        .strip_prefix("rgb(")
-        .and_then(|rest| rest.strip_suffix(')'))
-    {
+    if let Some(inner) = value.strip_prefix("rgb(").and_then(|rest| rest.strip_suffix(')')) {
         let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
         if parts.len() != 3 {
             return None;
@@ -76,7 +73,11 @@ impl PassDate {
             "Z".to_owned()
         } else {
             let (h, m) = offset[1..].split_once(':').unwrap_or((&offset[1..], ""));
-            let (h, m) = if m.is_empty() && h.len() == 4 { (&h[..2], &h[2..]) } else { (h, m) };
+            let (h, m) = if m.is_empty() && h.len() == 4 {
+                (&h[..2], &h[2..])
+            } else {
+                (h, m)
+            };
             let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
             if h > 23 || m > 59 {
                 return None;
@@ -232,7 +233,8 @@ fn is_email(s: &str) -> bool {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "@._%+-".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@._%+-".contains(c))
 }
 
 fn is_phone(s: &str) -> bool {
@@ -242,7 +244,10 @@ fn is_phone(s: &str) -> bool {
     (7..=15).contains(&digits)
         && written_as_phone
         && s.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c))
-        && s.trim_start().chars().next().is_some_and(|c| c == '+' || c == '(' || c.is_ascii_digit())
+        && s.trim_start()
+            .chars()
+            .next()
+            .is_some_and(|c| c == '+' || c == '(' || c.is_ascii_digit())
 }
 
 /// The best file for an image kind among a template's top-level files: `@3x`, then `@2x`, then
@@ -278,13 +283,19 @@ mod tests {
         assert_eq!(z.with_offset(), "2026-05-01T19:30:15.5Z");
         assert_eq!(PassDate::parse("2026-05-01"), None);
         assert_eq!(PassDate::parse("2026-13-01T10:00Z"), None);
-        assert_eq!(PassDate::parse("2026-05-01T10:00+0200").unwrap().with_offset(), "2026-05-01T10:00:00+02:00");
+        assert_eq!(
+            PassDate::parse("2026-05-01T10:00+0200").unwrap().with_offset(),
+            "2026-05-01T10:00:00+02:00"
+        );
     }
 
     #[test]
     fn values_show_with_currency_percent_and_date_styles() {
         let f = |v: Value| v.as_object().unwrap().clone();
-        assert_eq!(display_value(&f(json!({"value": 21.75, "currencyCode": "USD"}))).unwrap(), "21.75 USD");
+        assert_eq!(
+            display_value(&f(json!({"value": 21.75, "currencyCode": "USD"}))).unwrap(),
+            "21.75 USD"
+        );
         assert_eq!(
             display_value(&f(json!({"value": 0.25, "numberStyle": "PKNumberStylePercent"}))).unwrap(),
             "25%"
@@ -294,7 +305,10 @@ mod tests {
             "2026-05-01 19:30"
         );
         assert_eq!(
-            display_value(&f(json!({"value": "2026-05-01T19:30:00+02:00", "dateStyle": "PKDateStyleMedium"}))).unwrap(),
+            display_value(&f(
+                json!({"value": "2026-05-01T19:30:00+02:00", "dateStyle": "PKDateStyleMedium"})
+            ))
+            .unwrap(),
             "2026-05-01"
         );
         assert_eq!(display_value(&f(json!({"value": 120}))).unwrap(), "120");
@@ -303,16 +317,34 @@ mod tests {
     #[test]
     fn links_come_from_uris_addresses_phone_numbers_and_anchors() {
         let f = |v: Value| v.as_object().unwrap().clone();
-        assert_eq!(link_of(&f(json!({"value": "https://example.com/x"}))).unwrap(), "https://example.com/x");
-        assert_eq!(link_of(&f(json!({"value": "help@example.com"}))).unwrap(), "mailto:help@example.com");
-        assert_eq!(link_of(&f(json!({"value": "+1 (408) 555-0100"}))).unwrap(), "tel:+14085550100");
-        assert_eq!(link_of(&f(json!({"value": "tel:+4930123456"}))).unwrap(), "tel:+4930123456");
+        assert_eq!(
+            link_of(&f(json!({"value": "https://example.com/x"}))).unwrap(),
+            "https://example.com/x"
+        );
+        assert_eq!(
+            link_of(&f(json!({"value": "help@example.com"}))).unwrap(),
+            "mailto:help@example.com"
+        );
+        assert_eq!(
+            link_of(&f(json!({"value": "+1 (408) 555-0100"}))).unwrap(),
+            "tel:+14085550100"
+        );
+        assert_eq!(
+            link_of(&f(json!({"value": "tel:+4930123456"}))).unwrap(),
+            "tel:+4930123456"
+        );
         assert_eq!(
             link_of(&f(json!({"value": "Visit us", "attributedValue": "<a href='https://example.com/v'>Visit us</a>"}))).unwrap(),
             "https://example.com/v"
         );
-        assert_eq!(link_of(&f(json!({"value": "Points expire after 12 months."}))), None);
-        assert_eq!(link_of(&f(json!({"value": "+1 408 555 0100", "dataDetectorTypes": []}))), None);
+        assert_eq!(
+            link_of(&f(json!({"value": "Points expire after 12 months."}))),
+            None
+        );
+        assert_eq!(
+            link_of(&f(json!({"value": "+1 408 555 0100", "dataDetectorTypes": []}))),
+            None
+        );
         assert_eq!(link_of(&f(json!({"value": "12345678"}))), None);
         assert_eq!(link_of(&f(json!({"value": 12_345_678}))), None);
     }

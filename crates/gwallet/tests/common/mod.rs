@@ -18,7 +18,11 @@ pub const PUBLIC_URL: &str = "https://passes.example.com";
 pub fn template_dir(name: &str) -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let local = here.join("tests/data/templates").join(format!("{name}.pass"));
-    if local.is_dir() { local } else { here.join("../..").join(name) }
+    if local.is_dir() {
+        local
+    } else {
+        here.join("../..").join(name)
+    }
 }
 
 /// A template as the server holds it: the pkpass template, its prepared form and its Google
@@ -67,7 +71,11 @@ impl Fixture {
     /// The pass's rendered pass.json, as the server renders it (`"voided": true` merged in for a
     /// voided pass).
     pub fn render(&self, payload: &Value, voided: bool) -> Value {
-        let overrides = if voided { json!({ "voided": true }) } else { Value::Null };
+        let overrides = if voided {
+            json!({ "voided": true })
+        } else {
+            Value::Null
+        };
         let input = RenderInput {
             payload,
             overrides: &overrides,
@@ -78,7 +86,9 @@ impl Fixture {
                 web_service: Some(("https://passes.example.com/passkit", "0123456789abcdef0123")),
             },
         };
-        self.prepared.render_pass_json(&input).unwrap_or_else(|e| panic!("render: {e}"))
+        self.prepared
+            .render_pass_json(&input)
+            .unwrap_or_else(|e| panic!("render: {e}"))
     }
 
     pub fn object(&self, payload: &Value, voided: bool) -> MappedObject {
@@ -96,7 +106,11 @@ pub fn assert_fits(schema: &str, value: &Value) {
     assert!(
         findings.is_empty(),
         "{schema} does not fit Google's discovery document:\n{}\n{}",
-        findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"),
+        findings
+            .iter()
+            .map(|f| format!("  {f}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
         serde_json::to_string_pretty(value).unwrap()
     );
 }
@@ -104,12 +118,20 @@ pub fn assert_fits(schema: &str, value: &Value) {
 /// The payload used for each test template.
 pub fn payload(name: &str) -> Value {
     match name {
-        "event" => json!({"ticket": {"code": "TKT-0001"}, "seat": {"section": "A", "row": "12", "number": "7"}, "holder": "Ada Lovelace"}),
-        "flight" => json!({"bcbp": "M1LOVELACE/ADA EABC123 SFOLHREX 0123 121Y012A0007 100", "passenger": "Ada Lovelace", "gate": "G12", "seat": "12A", "group": "3", "pnr": "ABC123"}),
-        "train" => json!({"ticket": "RAIL-77", "departs": "2026-06-01T08:04:00+02:00", "passenger": "Ada Lovelace", "platform": "7", "car": "21", "seat": "55"}),
+        "event" => {
+            json!({"ticket": {"code": "TKT-0001"}, "seat": {"section": "A", "row": "12", "number": "7"}, "holder": "Ada Lovelace"})
+        }
+        "flight" => {
+            json!({"bcbp": "M1LOVELACE/ADA EABC123 SFOLHREX 0123 121Y012A0007 100", "passenger": "Ada Lovelace", "gate": "G12", "seat": "12A", "group": "3", "pnr": "ABC123"})
+        }
+        "train" => {
+            json!({"ticket": "RAIL-77", "departs": "2026-06-01T08:04:00+02:00", "passenger": "Ada Lovelace", "platform": "7", "car": "21", "seat": "55"})
+        }
         "coupon" => json!({"code": "SUMMER25"}),
         "generic" => json!({"name": "Ada Lovelace", "number": "G-1815", "since": "2019"}),
-        "examples/storecard.pass" => json!({"member": {"id": "M-0042", "name": "Ada Lovelace", "tier": "Gold"}, "points": 120, "balance": 21.75}),
+        "examples/storecard.pass" => {
+            json!({"member": {"id": "M-0042", "name": "Ada Lovelace", "tier": "Gold"}, "points": 120, "balance": 21.75})
+        }
         _ => json!({}),
     }
 }
