@@ -3,12 +3,14 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Fixture, payload};
 use gwallet::{Client, Fetched, GiveUpReason, Outcome, PassKind, RetryReason, ServiceAccount, Settings};
 use gwallet_testserver::{Builder, Fault, TestServer, TestServiceAccount, verify_rs256};
 use serde_json::{Value, json};
+use tokio::task::JoinSet;
 
 const EMAIL: &str = "passmint@test-project.iam.gserviceaccount.com";
 const WAIT: Duration = Duration::from_secs(20);
@@ -357,51 +359,23 @@ async fn one_token_serves_many_concurrent_calls() {
         Outcome::Done
     );
     // A cold client: every call starts at once, and they share one token request.
-    let client = Client::new(
-        ServiceAccount::from_json(env.account.key_json.as_bytes()).unwrap(),
-        &settings(&env.server),
-    )
-    .unwrap();
-    let calls = (0..20).map(|_| client.get_class(PassKind::EventTicket, id(&class)));
-    for fetched in futures_join_all(calls).await {
-        assert_eq!(fetched, Fetched::Found(class.clone()));
+    let client = Arc::new(
+        Client::new(
+            ServiceAccount::from_json(env.account.key_json.as_bytes()).unwrap(),
+            &settings(&env.server),
+        )
+        .unwrap(),
+    );
+    let mut calls = JoinSet::new();
+    for _ in 0..20 {
+        let (client, id) = (client.clone(), id(&class).to_owned());
+        calls.spawn(async move { client.get_class(PassKind::EventTicket, &id).await });
+    }
+    while let Some(fetched) = calls.join_next().await {
+        assert_eq!(fetched.unwrap(), Fetched::Found(class.clone()));
     }
     assert_eq!(client.tokens().fetches(), 1);
     assert_eq!(env.server.tokens_issued(), 2);
-}
-
-/// Runs the futures concurrently on this task (tokio has no `join_all`; spawning would need
-/// `'static` futures).
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for f in futures {
-        set.push(Box::pin(f));
-    }
-    let mut out = Vec::with_capacity(set.len());
-    let mut pending: Vec<_> = set.into_iter().map(Some).collect();
-    let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all = true;
-        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        *result = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => all = false,
-                }
-            }
-        }
-        if all {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    out.extend(results.into_iter().map(|r| r.expect("every future finished")));
-    out
 }
 
 #[tokio::test]
