@@ -67,7 +67,7 @@ pub async fn shutdown_signal() {
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(&settings.data_dir)
+    crate::private_files::create_private_dir(&settings.data_dir)
         .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
     Store::connect(settings.database_url.expose())
         .await

@@ -170,26 +170,29 @@ impl Domain {
             .await?)
     }
 
-    /// Keeps the messages a device sent (capped), logs them and records one event.
-    pub async fn device_logs(
-        &self,
-        request_id: &str,
-        messages: &[String],
-        dropped: usize,
-        keep: i64,
-    ) -> Result<(), DomainError> {
-        for message in messages {
-            self.store.insert_device_log(request_id, message, keep).await?;
-            tracing::info!(request_id, message, "device log");
-        }
-        self.events
-            .record(
+    /// Keeps the messages a device sent as `PASSKIT_DEVICE_LOG` device records (one per
+    /// message, repeats aggregated, capped with the other device records), each logged once
+    /// through the event writer with its control characters escaped.
+    pub async fn device_logs(&self, request_id: &str, messages: &[String], dropped: usize) {
+        let mut events: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                new_event(
+                    "PASSKIT_DEVICE_LOG",
+                    CATEGORY,
+                    request_id,
+                    json!({ "message": m }),
+                )
+            })
+            .collect();
+        if dropped > 0 {
+            events.push(new_event(
                 "PASSKIT_DEVICE_LOG",
                 CATEGORY,
                 request_id,
-                json!({ "messages": messages, "dropped": dropped }),
-            )
-            .await;
-        Ok(())
+                json!({ "dropped": dropped }),
+            ));
+        }
+        self.events.write(events).await;
     }
 }

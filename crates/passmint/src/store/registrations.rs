@@ -332,7 +332,7 @@ impl Store {
                 events.extend(event_for(i, outcome));
                 outcomes.push(outcome);
             }
-            super::events::append_events!(&mut **tx, &events, keep_events);
+            super::events::append_events!(&mut **tx, &events, keep_events, self.device_limits);
             Ok::<_, StoreError>(outcomes)
         });
         Ok(outcomes)
