@@ -55,7 +55,7 @@ pub(crate) fn start_registrar(
             let event_for = |i: usize, outcome: RegisterOutcome| {
                 let job = jobs.get(i)?;
                 let r = &job.registration;
-                (outcome != RegisterOutcome::TooMany).then(|| {
+                matches!(outcome, RegisterOutcome::Created | RegisterOutcome::Refreshed).then(|| {
                     new_event(
                         "PASSKIT_DEVICE_REGISTER_SUCCESS",
                         CATEGORY,
@@ -110,7 +110,7 @@ impl Domain {
             .submit(job)
             .await
             .ok_or_else(|| DomainError::Unavailable("the server is shutting down".into()))??;
-        if outcome != RegisterOutcome::TooMany {
+        if matches!(outcome, RegisterOutcome::Created | RegisterOutcome::Refreshed) {
             self.metrics.count_event("PASSKIT_DEVICE_REGISTER_SUCCESS");
             tracing::info!(
                 event = "PASSKIT_DEVICE_REGISTER_SUCCESS",

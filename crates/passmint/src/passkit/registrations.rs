@@ -69,6 +69,12 @@ pub async fn register(
             let status = match outcome {
                 RegisterOutcome::Created => StatusCode::CREATED,
                 RegisterOutcome::Refreshed => StatusCode::OK,
+                RegisterOutcome::PassGone => {
+                    // Deleted between the token check and the write: an unknown pass.
+                    let error = PasskitError::Unauthorized;
+                    record_fail(&state, &request_id, &error).await;
+                    return Err(error);
+                }
                 RegisterOutcome::TooMany => {
                     let error = PasskitError::TooManyRegistrations;
                     record_fail(&state, &request_id, &error).await;
