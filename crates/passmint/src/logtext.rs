@@ -27,9 +27,41 @@ pub fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Text that is already JSON (whose strings escape `\`, `"` and C0 controls): only what JSON
+/// leaves raw is escaped (DEL, C1 controls, the Unicode line and paragraph separators), so
+/// the JSON stays readable and no character can break the log line.
+pub fn escape_json(json: &str) -> Cow<'_, str> {
+    let needs = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !json.chars().any(needs) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs(c) {
+            // Inside a JSON string this is the same character, escaped the JSON way.
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, escape_json};
+
+    #[test]
+    fn escapes_what_json_leaves_raw_and_keeps_the_json_valid() {
+        let json = serde_json::json!({ "m": "a\nb\u{7f}\u{85}\u{2028}" }).to_string();
+        let escaped = escape_json(&json);
+        assert!(
+            !escaped.chars().any(|c| c.is_control() || c == '\u{2028}'),
+            "{escaped}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back["m"], "a\nb\u{7f}\u{85}\u{2028}");
+    }
 
     #[test]
     fn leaves_plain_text_alone_and_escapes_every_control_character() {

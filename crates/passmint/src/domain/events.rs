@@ -177,7 +177,7 @@ impl Events {
             tracing::info!(
                 event = %event.event_type,
                 request_id = %event.request_id,
-                data = %crate::logtext::escape(&event.data),
+                data = %crate::logtext::escape_json(&event.data),
                 "event"
             );
             self.metrics.count_event(&event.event_type);
