@@ -458,4 +458,50 @@ mod tests {
         let err = load(None, env, Layer::default()).unwrap_err();
         assert!(err.to_string().contains("PASSMINT_LISTEN"), "{err}");
     }
+
+    #[test]
+    fn reads_the_public_surface_limits_with_their_defaults() {
+        let s = load(None, |_| None, Layer::default()).unwrap();
+        assert_eq!(s.max_connections, 10_000);
+        assert_eq!(s.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(s.max_device_record_bytes, 8 * 1024 * 1024);
+        assert_eq!(s.public_rate_limit, Some(RateLimit::DEFAULT));
+        let env = |k: &str| {
+            match k {
+                "PASSMINT_MAX_CONNECTIONS" => Some("50"),
+                "PASSMINT_SHUTDOWN_GRACE_SECONDS" => Some("5"),
+                "PASSMINT_MAX_DEVICE_RECORD_BYTES" => Some("4096"),
+                "PASSMINT_PUBLIC_RATE_LIMIT" => Some("50/200"),
+                "PASSMINT_MAX_DEVICE_LOGS" => Some("7"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let s = load(None, env, Layer::default()).unwrap();
+        assert_eq!(s.max_connections, 50);
+        assert_eq!(s.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(s.max_device_record_bytes, 4096);
+        assert_eq!(s.max_device_records, 7);
+        assert_eq!(
+            s.public_rate_limit,
+            Some(RateLimit {
+                per_second: 50.0,
+                burst: 200
+            })
+        );
+        let off = |k: &str| (k == "PASSMINT_PUBLIC_RATE_LIMIT").then(|| "off".to_string());
+        assert_eq!(load(None, off, Layer::default()).unwrap().public_rate_limit, None);
+    }
+
+    #[test]
+    fn rejects_a_rate_limit_that_does_not_parse_naming_the_setting() {
+        for bad in ["fast", "50", "0/10", "10/0", "-1/5", "x/y", "inf/3"] {
+            let env = move |k: &str| (k == "PASSMINT_PUBLIC_RATE_LIMIT").then(|| bad.to_string());
+            let err = load(None, env, Layer::default()).unwrap_err();
+            assert!(
+                err.to_string().contains("PASSMINT_PUBLIC_RATE_LIMIT"),
+                "{bad}: {err}"
+            );
+        }
+    }
 }

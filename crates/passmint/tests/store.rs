@@ -271,6 +271,19 @@ async fn keeps_device_records_apart_capped_and_aggregated(db: &TestDb) {
     assert_eq!(fails[0].timestamp, 1099);
     assert_eq!(fails[0].request_id, "req-1099");
     assert_eq!(store.count_events().await.unwrap(), 2);
+    // One push failing attempt after attempt (an APNs outage) is one row too.
+    for attempt in 1..=20 {
+        let data = format!(r#"{{"attempt":{attempt},"reason":"ServiceUnavailable","status":503}}"#);
+        let mut e = device_event("APNS_PUSH_FAIL", 2000 + attempt, &data);
+        e.category = "push".into();
+        store.insert_events(&[e], 2).await.unwrap();
+    }
+    let outage = store
+        .list_events(Some("APNS_PUSH_FAIL"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(outage.len(), 1);
+    assert_eq!(outage[0].count, 20);
     // Unfiltered, the list is the management trail.
     assert!(
         store

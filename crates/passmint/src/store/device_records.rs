@@ -41,6 +41,18 @@ fn aggregates(event_type: &str) -> bool {
     event_type.ends_with("_FAIL") || event_type == "PASSKIT_DEVICE_LOG"
 }
 
+/// The part of a record's data that tells repeats apart: all of it but the attempt number, so
+/// one push failing attempt after attempt (an APNs outage) is one row counting the attempts.
+fn aggregation_data(data: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(data) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.remove("attempt");
+            serde_json::Value::Object(map).to_string()
+        }
+        _ => data.to_string(),
+    }
+}
+
 /// What a row costs: its text plus a fixed allowance for the row and index overhead.
 pub fn record_bytes(e: &NewEvent) -> i64 {
     let text = e.id.len() + e.event_type.len() + e.category.len() + e.request_id.len() + e.data.len();
@@ -66,7 +78,7 @@ pub(crate) fn pending<'a>(events: &[&'a NewEvent]) -> Vec<Pending<'a>> {
         let fingerprint = if aggregates(&e.event_type) {
             use sha2::Digest;
             let mut h = sha2::Sha256::new();
-            for part in [&e.event_type, &e.category, &e.data] {
+            for part in [&e.event_type, &e.category, &aggregation_data(&e.data)] {
                 h.update(part.as_bytes());
                 h.update([0]);
             }
