@@ -357,6 +357,15 @@ async fn row_3_stalled_and_idle_connections_are_closed() {
             closed_by_server(&mut idle, Duration::from_secs(30)),
             "idle keep-alive still open"
         );
+        // An HTTP/2 (h2c) connection that opens and then sends nothing: the header timeout is
+        // HTTP/1's, so only the idle timeout closes it (HTTP/2 pings alone would take 40 s).
+        let mut h2 = TcpStream::connect(&host).unwrap();
+        h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        h2.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap(); // an empty SETTINGS frame
+        assert!(
+            closed_by_server(&mut h2, Duration::from_secs(30)),
+            "idle HTTP/2 connection still open"
+        );
     })
     .await
     .unwrap();
@@ -535,8 +544,10 @@ async fn row_4_device_floods_never_push_management_events_out() {
 #[tokio::test]
 async fn row_5_device_log_text_cannot_forge_a_log_line() {
     let server = Serve::start(&[]);
-    let forged =
-        "boom\n2026-12-03T18:00:00.000000Z  INFO request finished status=201 forged-marker\r\u{1b}[2K";
+    // A newline, a carriage return, a terminal escape, and NEL / LINE SEPARATOR (line breaks to
+    // some log viewers, which JSON leaves raw).
+    let forged = "boom\n2026-12-03T18:00:00.000000Z  INFO request finished status=201 \
+                  forged-marker\r\u{1b}[2K\u{85}x\u{2028}y";
     let r = server
         .client
         .post(server.at("/passkit/v1/log"))
@@ -555,7 +566,7 @@ async fn row_5_device_log_text_cannot_forge_a_log_line() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("PASSKIT_DEVICE_LOG"), "{}", lines[0]);
     assert!(
-        !lines[0].contains('\r') && !lines[0].contains('\u{1b}'),
+        !lines[0].chars().any(|c| c.is_control() || c == '\u{2028}'),
         "{:?}",
         lines[0]
     );
