@@ -284,6 +284,10 @@ async fn row_2_made_up_methods_and_paths_are_counted_under_fixed_labels() {
         .text()
         .await
         .unwrap();
+    eprintln!(
+        "/metrics after 100 made-up 100 KB methods: {} bytes",
+        metrics.len()
+    );
     assert!(metrics.len() < 64 * 1024, "/metrics is {} bytes", metrics.len());
     assert!(
         metrics
@@ -386,7 +390,12 @@ async fn row_3_sigterm_exits_within_the_grace_period_while_clients_stall() {
     assert_eq!(r.status(), 200);
     // The deadline is the grace period plus room for a loaded machine; before the fix the
     // process did not exit at all while the clients stalled.
+    let signalled = Instant::now();
     let status = server.terminate(Duration::from_secs(3 + 12));
+    eprintln!(
+        "SIGTERM with 200 stalled clients: exited after {:.1} s (grace 3 s)",
+        signalled.elapsed().as_secs_f64()
+    );
     let status = status.expect("serve did not exit within the grace period with clients stalling");
     assert!(status.success(), "{status}");
     assert!(
