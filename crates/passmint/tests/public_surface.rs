@@ -731,3 +731,29 @@ async fn an_anonymous_request_cannot_take_a_management_request_id() {
     assert_eq!(logs.len(), 1);
     assert_ne!(logs[0]["requestId"], "mgmt-request-1");
 }
+
+/// A request whose body trickles in (or never comes) is answered 503 after the request time
+/// limit instead of holding its connection until the idle timeout.
+#[tokio::test]
+async fn a_request_whose_body_never_arrives_ends_at_the_request_time_limit() {
+    let server = Serve::start(&[
+        ("PASSMINT_REQUEST_TIMEOUT_SECONDS", "2"),
+        ("PASSMINT_IDLE_TIMEOUT_SECONDS", "600"),
+    ]);
+    let host = server.host.clone();
+    let response = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(&host).unwrap();
+        s.write_all(
+            b"POST /passkit/v1/log HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 1000\r\n\r\n{\"logs\": [",
+        )
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut first = [0u8; 12];
+        s.read_exact(&mut first).map(|()| first.to_vec())
+    })
+    .await
+    .unwrap()
+    .expect("no answer within 30 s");
+    assert_eq!(response, b"HTTP/1.1 503");
+}
