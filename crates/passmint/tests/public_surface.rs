@@ -543,6 +543,22 @@ async fn row_4_device_floods_never_push_management_events_out() {
     let fails = server.events("type=PASSKIT_DEVICE_REGISTER_FAIL").await;
     assert_eq!(fails.len(), 1, "{fails:?}");
     assert_eq!(fails[0]["count"], 100);
+    // Failed authentications elsewhere aggregate the same way.
+    let pass_url = server.at(&format!("/passkit/v1/passes/{pass_type}/{serial}"));
+    for _ in 0..50 {
+        let r = server
+            .client
+            .get(&pass_url)
+            .header("authorization", "ApplePass wrong-token-wrong-token-wrong-token")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let auth_fails = server.events("type=PASSKIT_DEVICE_AUTH_FAIL").await;
+    assert_eq!(auth_fails.len(), 1, "{auth_fails:?}");
+    assert_eq!(auth_fails[0]["count"], 50);
+    assert_eq!(server.events("limit=1000").await.len(), management.len());
     // Each message is logged once.
     let log = server.log();
     let marker = format!("device 299 message 99 {}", "z".repeat(450));

@@ -155,6 +155,20 @@ impl Domain {
             .await;
     }
 
+    /// Records a refused device authentication on a route other than registration (which
+    /// records its own failures): which route, never what the device sent, so repeats
+    /// aggregate into one device record.
+    pub async fn device_auth_failed(&self, request_id: &str, route: &'static str) {
+        self.events
+            .record(
+                "PASSKIT_DEVICE_AUTH_FAIL",
+                CATEGORY,
+                request_id,
+                json!({ "route": route, "status": 401 }),
+            )
+            .await;
+    }
+
     /// The serial numbers of `device`'s passes of `pass_type` updated after `since`, with
     /// their tags, oldest first, at most `limit`.
     pub async fn serials_updated_since(

@@ -106,7 +106,18 @@ pub async fn unregister(
     p: DevicePath,
 ) -> Result<StatusCode, PasskitError> {
     let (device, pass_type, serial) = path(p)?;
-    let head = authorize(&state, &headers, &pass_type, &serial).await?;
+    let head = match authorize(&state, &headers, &pass_type, &serial).await {
+        Ok(head) => head,
+        Err(error) => {
+            if matches!(error, PasskitError::Unauthorized) {
+                state
+                    .domain
+                    .device_auth_failed(request_id.as_str(), "unregister")
+                    .await;
+            }
+            return Err(error);
+        }
+    };
     state
         .domain
         .unregister_device(&head, &device, &pass_type, &serial, request_id.as_str())
