@@ -169,13 +169,21 @@ pub async fn serve(
         shutdown_grace: state.settings.shutdown_grace,
     };
     let app = router(state);
+    // One deadline for the whole shutdown, counted from the signal.
+    let signalled = Arc::new(std::sync::OnceLock::new());
+    let mark = signalled.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = mark.set(Instant::now());
+    };
     let served = listener::serve(listener, app, limits, shutdown).await;
+    let left = signalled.get().map_or(limits.shutdown_grace, |at: &Instant| {
+        limits.shutdown_grace.saturating_sub(at.elapsed())
+    });
     // Requests are done (or cut off): stop the push worker (in-flight pushes finish, the rest
-    // stay queued). Bounded too: a stalled APNs connection must not hold the exit.
-    if tokio::time::timeout(limits.shutdown_grace, worker.shutdown())
-        .await
-        .is_err()
-    {
+    // stay queued) in what is left of the grace period, so a stalled APNs connection can't
+    // hold the exit either (a claimed push comes back when its lease runs out).
+    if tokio::time::timeout(left, worker.shutdown()).await.is_err() {
         tracing::warn!("the push worker did not stop within the grace period; its pushes stay queued");
     }
     served?;
