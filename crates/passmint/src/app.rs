@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The management API's body validators, compiled from `/openapi.json` at start.
     pub schemas: Arc<api::body::Schemas>,
+    /// The management API's OpenAPI document, as `/openapi.json` serves it.
+    pub openapi: Arc<serde_json::Value>,
     /// `PASSMINT_PUBLIC_URL`, or `http://<bound address>`; no trailing slash.
     pub public_url: String,
 }
@@ -94,8 +96,7 @@ impl AppState {
                 signed_cache_bytes: settings.signed_cache_bytes,
             },
         );
-        let document =
-            serde_json::to_value(ops::openapi()).map_err(|e| LaunchError::Schema(e.to_string()))?;
+        let document = api::openapi::document();
         let schemas =
             api::body::Schemas::compile(&document, api::BODY_SCHEMAS).map_err(LaunchError::Schema)?;
         Ok(Self {
@@ -105,6 +106,7 @@ impl AppState {
             master_key,
             metrics,
             schemas: Arc::new(schemas),
+            openapi: Arc::new(document),
             public_url,
         })
     }

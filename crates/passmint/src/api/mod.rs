@@ -14,6 +14,7 @@ pub mod body;
 pub mod error;
 pub mod events;
 pub mod form;
+pub mod openapi;
 pub mod pagination;
 pub mod passes;
 pub mod templates;
