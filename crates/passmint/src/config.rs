@@ -59,6 +59,10 @@ pub struct Settings {
     pub signed_cache_bytes: u64,
     /// `json` for JSON log lines, anything else for human-readable ones.
     pub log_format: String,
+    /// How long a rollout claim holds without progress before another process takes it over.
+    pub rollout_lease_seconds: u64,
+    /// Passes a rollout re-renders per batch (and per transaction).
+    pub rollout_batch: u64,
 }
 
 impl Settings {
@@ -113,6 +117,8 @@ pub struct Layer {
     pub template_cache_bytes: Option<u64>,
     pub signed_cache_bytes: Option<u64>,
     pub log_format: Option<String>,
+    pub rollout_lease_seconds: Option<u64>,
+    pub rollout_batch: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +184,8 @@ impl Layer {
             template_cache_bytes: bytes("PASSMINT_TEMPLATE_CACHE_BYTES")?,
             signed_cache_bytes: bytes("PASSMINT_SIGNED_CACHE_BYTES")?,
             log_format: get("PASSMINT_LOG_FORMAT"),
+            rollout_lease_seconds: bytes("PASSMINT_ROLLOUT_LEASE_SECONDS")?,
+            rollout_batch: bytes("PASSMINT_ROLLOUT_BATCH")?,
         })
     }
 
@@ -199,6 +207,8 @@ impl Layer {
             template_cache_bytes: other.template_cache_bytes.or(self.template_cache_bytes),
             signed_cache_bytes: other.signed_cache_bytes.or(self.signed_cache_bytes),
             log_format: other.log_format.or(self.log_format),
+            rollout_lease_seconds: other.rollout_lease_seconds.or(self.rollout_lease_seconds),
+            rollout_batch: other.rollout_batch.or(self.rollout_batch),
         }
     }
 
@@ -243,7 +253,23 @@ impl Layer {
                 message: "must be at least 1".into(),
             });
         }
+        let rollout_lease_seconds = self.rollout_lease_seconds.unwrap_or(30);
+        if rollout_lease_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_ROLLOUT_LEASE_SECONDS",
+                message: "must be at least 1".into(),
+            });
+        }
+        let rollout_batch = self.rollout_batch.unwrap_or(500);
+        if !(1..=10_000).contains(&rollout_batch) {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_ROLLOUT_BATCH",
+                message: "must be 1 to 10000".into(),
+            });
+        }
         Ok(Settings {
+            rollout_lease_seconds,
+            rollout_batch,
             listen,
             data_dir,
             database_url,

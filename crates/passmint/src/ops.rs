@@ -54,6 +54,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         api::templates::retrieve,
         api::templates::replace,
         api::templates::delete,
+        api::templates::rollout,
         api::passes::create,
         api::passes::create_batch,
         api::passes::list,
