@@ -342,7 +342,7 @@ impl Domain {
         match outcome {
             ReplaceOutcome::Replaced { template, rollout } => {
                 tracing::info!(template_id = %id, rollout_id = %rollout.id, passes = rollout.passes_total, "template replaced; rollout started");
-                Ok((template, warnings, rollout))
+                Ok((*template, warnings, *rollout))
             }
             ReplaceOutcome::Missing => Err(DomainError::NotFound(Missing::Template)),
             ReplaceOutcome::IdentifiersChanged(fields) => Err(DomainError::conflict(

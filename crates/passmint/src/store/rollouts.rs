@@ -46,8 +46,8 @@ const TEMPLATE_COLUMNS: &str = "seq, id, name, file_name, team_identifier, pass_
 pub enum ReplaceOutcome {
     /// Stored, with the rollout that will bring its passes up to date.
     Replaced {
-        template: TemplateRecord,
-        rollout: RolloutRecord,
+        template: Box<TemplateRecord>,
+        rollout: Box<RolloutRecord>,
     },
     /// No such template.
     Missing,
@@ -275,7 +275,10 @@ impl Store {
                 .bind(now)
                 .fetch_one(&mut **tx)
                 .await?;
-            Ok(ReplaceOutcome::Replaced { template, rollout })
+            Ok(ReplaceOutcome::Replaced {
+                template: Box::new(template),
+                rollout: Box::new(rollout),
+            })
         });
         if matches!(outcome, ReplaceOutcome::Replaced { .. }) {
             self.rollout_enqueued();
@@ -422,13 +425,11 @@ impl Store {
              WHERE id = $1 AND version = $6 AND fingerprint_revision < $3",
             next_last_modified("$4")
         );
-        let set_wise = format!(
-            "UPDATE passes p SET fingerprint = v.fp, fingerprint_revision = $4, last_modified = \
+        let set_wise: &str = "UPDATE passes p SET fingerprint = v.fp, fingerprint_revision = $4, last_modified = \
              CASE WHEN p.last_modified + 1 > $5 THEN p.last_modified + 1 ELSE $5 END, \
              updated_at = $6, version = p.version + 1 \
              FROM UNNEST($1::text[], $2::bytea[], $3::bigint[]) AS v(id, fp, version) \
-             WHERE p.id = v.id AND p.version = v.version AND p.fingerprint_revision < $4"
-        );
+             WHERE p.id = v.id AND p.version = v.version AND p.fingerprint_revision < $4";
         let ids: Vec<String> = step.retag.iter().map(|r| r.id.clone()).collect();
         let turn = self.write_turn().await;
         let outcome = match &self.backend {
@@ -461,7 +462,7 @@ impl Store {
                     let fingerprints: Vec<Option<Vec<u8>>> =
                         step.retag.iter().map(|r| r.fingerprint.clone()).collect();
                     let versions: Vec<i64> = step.retag.iter().map(|r| r.version).collect();
-                    sqlx::query(sqlx::AssertSqlSafe(set_wise.as_str()))
+                    sqlx::query(set_wise)
                         .bind(&ids)
                         .bind(&fingerprints)
                         .bind(&versions)

@@ -87,7 +87,7 @@ impl Store {
     pub async fn replace_template(&self, t: &NewTemplate) -> Result<Option<TemplateRecord>, StoreError> {
         let rollout_id = uuid::Uuid::new_v4().to_string();
         match self.replace_template_with_rollout(t, &rollout_id, "").await? {
-            super::ReplaceOutcome::Replaced { template, .. } => Ok(Some(template)),
+            super::ReplaceOutcome::Replaced { template, .. } => Ok(Some(*template)),
             super::ReplaceOutcome::Missing => Ok(None),
             super::ReplaceOutcome::IdentifiersChanged(fields) => Err(StoreError::Conflict(format!(
                 "the template has passes; {} cannot change",
