@@ -63,6 +63,9 @@ pub struct Settings {
     pub rollout_lease_seconds: u64,
     /// Passes a rollout re-renders per batch (and per transaction).
     pub rollout_batch: u64,
+    /// Whether this process runs rollouts (`off`: it serves requests and leaves rollouts to
+    /// the other processes on the same database).
+    pub rollout_worker: bool,
 }
 
 impl Settings {
@@ -119,6 +122,7 @@ pub struct Layer {
     pub log_format: Option<String>,
     pub rollout_lease_seconds: Option<u64>,
     pub rollout_batch: Option<u64>,
+    pub rollout_worker: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +190,7 @@ impl Layer {
             log_format: get("PASSMINT_LOG_FORMAT"),
             rollout_lease_seconds: bytes("PASSMINT_ROLLOUT_LEASE_SECONDS")?,
             rollout_batch: bytes("PASSMINT_ROLLOUT_BATCH")?,
+            rollout_worker: get("PASSMINT_ROLLOUT_WORKER"),
         })
     }
 
@@ -209,6 +214,7 @@ impl Layer {
             log_format: other.log_format.or(self.log_format),
             rollout_lease_seconds: other.rollout_lease_seconds.or(self.rollout_lease_seconds),
             rollout_batch: other.rollout_batch.or(self.rollout_batch),
+            rollout_worker: other.rollout_worker.or(self.rollout_worker),
         }
     }
 
@@ -267,7 +273,18 @@ impl Layer {
                 message: "must be 1 to 10000".into(),
             });
         }
+        let rollout_worker = match self.rollout_worker.as_deref().map(str::trim) {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "PASSMINT_ROLLOUT_WORKER",
+                    message: format!("{other:?}: must be on or off"),
+                });
+            }
+        };
         Ok(Settings {
+            rollout_worker,
             rollout_lease_seconds,
             rollout_batch,
             listen,
