@@ -146,9 +146,24 @@ pub async fn serve(
         },
     )
     .spawn();
+    let rollouts = state.settings.rollout_worker.then(|| {
+        crate::rollout::RolloutWorker::new(
+            state.domain.clone(),
+            crate::rollout::RolloutWorkerConfig {
+                lease: std::time::Duration::from_secs(state.settings.rollout_lease_seconds),
+                batch_size: i64::try_from(state.settings.rollout_batch).unwrap_or(500),
+                ..Default::default()
+            },
+        )
+        .spawn()
+    });
     let app = router(state);
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    // Requests are done: stop the push worker (in-flight pushes finish, the rest stay queued).
+    // Requests are done: hand the rollout in progress back (the next claimer resumes at its
+    // cursor), then stop the push worker (in-flight pushes finish, the rest stay queued).
+    if let Some(rollouts) = rollouts {
+        rollouts.shutdown().await;
+    }
     worker.shutdown().await;
     served?;
     Ok(())

@@ -59,6 +59,13 @@ pub struct Settings {
     pub signed_cache_bytes: u64,
     /// `json` for JSON log lines, anything else for human-readable ones.
     pub log_format: String,
+    /// How long a rollout claim holds without progress before another process takes it over.
+    pub rollout_lease_seconds: u64,
+    /// Passes a rollout re-renders per batch (and per transaction).
+    pub rollout_batch: u64,
+    /// Whether this process runs rollouts (`off`: it serves requests and leaves rollouts to
+    /// the other processes on the same database).
+    pub rollout_worker: bool,
 }
 
 impl Settings {
@@ -113,6 +120,9 @@ pub struct Layer {
     pub template_cache_bytes: Option<u64>,
     pub signed_cache_bytes: Option<u64>,
     pub log_format: Option<String>,
+    pub rollout_lease_seconds: Option<u64>,
+    pub rollout_batch: Option<u64>,
+    pub rollout_worker: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +188,9 @@ impl Layer {
             template_cache_bytes: bytes("PASSMINT_TEMPLATE_CACHE_BYTES")?,
             signed_cache_bytes: bytes("PASSMINT_SIGNED_CACHE_BYTES")?,
             log_format: get("PASSMINT_LOG_FORMAT"),
+            rollout_lease_seconds: bytes("PASSMINT_ROLLOUT_LEASE_SECONDS")?,
+            rollout_batch: bytes("PASSMINT_ROLLOUT_BATCH")?,
+            rollout_worker: get("PASSMINT_ROLLOUT_WORKER"),
         })
     }
 
@@ -199,6 +212,9 @@ impl Layer {
             template_cache_bytes: other.template_cache_bytes.or(self.template_cache_bytes),
             signed_cache_bytes: other.signed_cache_bytes.or(self.signed_cache_bytes),
             log_format: other.log_format.or(self.log_format),
+            rollout_lease_seconds: other.rollout_lease_seconds.or(self.rollout_lease_seconds),
+            rollout_batch: other.rollout_batch.or(self.rollout_batch),
+            rollout_worker: other.rollout_worker.or(self.rollout_worker),
         }
     }
 
@@ -243,7 +259,34 @@ impl Layer {
                 message: "must be at least 1".into(),
             });
         }
+        let rollout_lease_seconds = self.rollout_lease_seconds.unwrap_or(30);
+        if rollout_lease_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_ROLLOUT_LEASE_SECONDS",
+                message: "must be at least 1".into(),
+            });
+        }
+        let rollout_batch = self.rollout_batch.unwrap_or(500);
+        if !(1..=10_000).contains(&rollout_batch) {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_ROLLOUT_BATCH",
+                message: "must be 1 to 10000".into(),
+            });
+        }
+        let rollout_worker = match self.rollout_worker.as_deref().map(str::trim) {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "PASSMINT_ROLLOUT_WORKER",
+                    message: format!("{other:?}: must be on or off"),
+                });
+            }
+        };
         Ok(Settings {
+            rollout_worker,
+            rollout_lease_seconds,
+            rollout_batch,
             listen,
             data_dir,
             database_url,

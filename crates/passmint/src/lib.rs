@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod ops;
 pub mod passkit;
 pub mod push;
+pub mod rollout;
 pub mod store;
 pub mod tokens;
 pub mod wire;

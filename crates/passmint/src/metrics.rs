@@ -23,6 +23,16 @@ pub struct Metrics {
     push: Mutex<PushStats>,
     /// Passes signed (an RSA signature each); re-downloads of unchanged passes add none.
     signatures: std::sync::atomic::AtomicU64,
+    rollouts: RolloutStats,
+}
+
+/// Rollout worker figures (SPEC 7): batches, passes checked and retagged, rollouts finished.
+#[derive(Default)]
+struct RolloutStats {
+    batches: std::sync::atomic::AtomicU64,
+    checked: std::sync::atomic::AtomicU64,
+    updated: std::sync::atomic::AtomicU64,
+    finished: std::sync::atomic::AtomicU64,
 }
 
 /// Push worker figures (SPEC 4): sent, failed by APNs reason, queue depth, send latency.
@@ -63,6 +73,51 @@ impl Metrics {
 
     pub fn count_signature(&self) {
         self.signatures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One rollout batch committed by this process.
+    pub fn count_rollout_batch(&self, checked: usize, updated: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.rollouts.batches.fetch_add(1, Relaxed);
+        self.rollouts.checked.fetch_add(checked as u64, Relaxed);
+        self.rollouts.updated.fetch_add(updated as u64, Relaxed);
+    }
+
+    /// One rollout finished by this process.
+    pub fn count_rollout_finished(&self) {
+        self.rollouts
+            .finished
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn render_rollouts(&self, out: &mut String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (name, help, value) in [
+            (
+                "passmint_rollout_batches_total",
+                "Rollout batches committed.",
+                &self.rollouts.batches,
+            ),
+            (
+                "passmint_rollout_passes_checked_total",
+                "Passes checked by rollouts.",
+                &self.rollouts.checked,
+            ),
+            (
+                "passmint_rollout_passes_updated_total",
+                "Passes retagged by rollouts.",
+                &self.rollouts.updated,
+            ),
+            (
+                "passmint_rollouts_finished_total",
+                "Rollouts finished (done).",
+                &self.rollouts.finished,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", value.load(Relaxed));
+        }
     }
 
     pub fn count_push_sent(&self) {
@@ -189,6 +244,7 @@ impl Metrics {
             self.signatures.load(std::sync::atomic::Ordering::Relaxed)
         );
         self.render_push(&mut out);
+        self.render_rollouts(&mut out);
         if let Some(templates) = templates {
             out.push_str("# HELP passmint_templates Templates stored.\n");
             out.push_str("# TYPE passmint_templates gauge\n");

@@ -42,6 +42,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .put(templates::replace)
                 .delete(templates::delete),
         )
+        .route(
+            &format!("{BASE}/templates/{{id}}/rollouts/{{rolloutId}}"),
+            get(templates::rollout),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/v2/events", get(events::list))
         .merge(passes_router())

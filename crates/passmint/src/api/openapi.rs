@@ -15,6 +15,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::templates::retrieve,
         crate::api::templates::replace,
         crate::api::templates::delete,
+        crate::api::templates::rollout,
         crate::api::passes::create,
         crate::api::passes::create_batch,
         crate::api::passes::list,

@@ -30,16 +30,19 @@ pub mod outbox;
 mod pass_heads;
 mod passes;
 mod registrations;
+mod rollouts;
 mod templates;
 mod tokens;
 
 pub use error::StoreError;
 pub use models::*;
 pub use passes::{
-    Atomicity, ChangeOutcome, InsertOutcome, NewPass, PassChange, PassHead, PassRecord, PassRenderRow,
-    unix_secs,
+    Atomicity, ChangeOutcome, InsertOutcome, NewPass, PassChange, PassHead, PassRecord, unix_secs,
 };
 pub use registrations::{NewRegistration, RegisterOutcome};
+pub use rollouts::{
+    ReplaceOutcome, Retag, RolloutClaim, RolloutPass, RolloutRecord, RolloutStep, StepOutcome,
+};
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
@@ -108,6 +111,9 @@ pub struct Store {
     backend: Backend,
     /// Raised after pushes were enqueued, so this process's push worker starts at once.
     push_wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// Raised after a template replace started a rollout, so this process's rollout worker
+    /// starts at once.
+    rollout_wakeup: std::sync::Arc<tokio::sync::Notify>,
     /// Serialises this process's SQLite writes on the hot paths (see [`Store::write_turn`]).
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Pass heads cached for the device hot path (SQLite only; see `pass_heads.rs`).
@@ -173,6 +179,7 @@ impl Store {
         Ok(Self {
             backend,
             push_wakeup: Default::default(),
+            rollout_wakeup: Default::default(),
             write_turn: Default::default(),
             pass_heads: Default::default(),
         })
@@ -308,6 +315,11 @@ fn sqlite_migrator() -> Migrator {
             "issuing",
             include_str!("../../migrations/sqlite/0004_issuing.sql"),
         ),
+        (
+            6,
+            "rollouts",
+            include_str!("../../migrations/sqlite/0006_rollouts.sql"),
+        ),
     ])
 }
 
@@ -323,6 +335,11 @@ fn postgres_migrator() -> Migrator {
             4,
             "issuing",
             include_str!("../../migrations/postgres/0004_issuing.sql"),
+        ),
+        (
+            6,
+            "rollouts",
+            include_str!("../../migrations/postgres/0006_rollouts.sql"),
         ),
     ])
 }
