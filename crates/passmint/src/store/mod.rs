@@ -32,6 +32,7 @@ mod passes;
 mod registrations;
 mod templates;
 mod tokens;
+pub mod webhooks;
 
 pub use error::StoreError;
 pub use models::*;
@@ -273,6 +274,11 @@ fn sqlite_migrator() -> Migrator {
             "issuing",
             include_str!("../../migrations/sqlite/0004_issuing.sql"),
         ),
+        (
+            7,
+            "webhooks",
+            include_str!("../../migrations/sqlite/0007_webhooks.sql"),
+        ),
     ])
 }
 
@@ -288,6 +294,11 @@ fn postgres_migrator() -> Migrator {
             4,
             "issuing",
             include_str!("../../migrations/postgres/0004_issuing.sql"),
+        ),
+        (
+            7,
+            "webhooks",
+            include_str!("../../migrations/postgres/0007_webhooks.sql"),
         ),
     ])
 }
