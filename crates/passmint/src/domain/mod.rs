@@ -25,6 +25,7 @@ pub mod render;
 pub mod signed;
 pub mod signer;
 mod templates;
+pub mod webhooks;
 
 pub use error::{DomainError, Missing, Problem};
 pub use events::{Audit, Events, Operation};
