@@ -62,12 +62,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
         api::passes::change,
         api::passes::delete,
         api::events::list,
+        api::webhooks::create,
+        api::webhooks::list,
+        api::webhooks::retrieve,
+        api::webhooks::delete,
+        api::webhooks::deliveries,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "templates", description = "Apple pass templates"),
         (name = "passes", description = "Passes issued from templates"),
         (name = "events", description = "What happened, newest first"),
+        (name = "webhooks", description = "Signed, retried notifications to your backend"),
     )
 )]
 pub struct ApiDoc;
@@ -106,7 +112,7 @@ struct CreateLinks {
     targets: &'static [(&'static str, &'static str)],
 }
 
-const CREATE_LINKS: [CreateLinks; 2] = [
+const CREATE_LINKS: [CreateLinks; 3] = [
     CreateLinks {
         path: "/v2/credentials/compact/digital-pass/apple/templates",
         parameter: "id",
@@ -126,6 +132,16 @@ const CREATE_LINKS: [CreateLinks; 2] = [
             ("ChangePass", "changePass"),
             ("DownloadPass", "downloadPass"),
             ("DeletePass", "deletePass"),
+        ],
+    },
+    CreateLinks {
+        path: "/v2/webhooks",
+        parameter: "id",
+        value: "$response.body#/id",
+        targets: &[
+            ("GetWebhook", "getWebhook"),
+            ("ListWebhookDeliveries", "listWebhookDeliveries"),
+            ("DeleteWebhook", "deleteWebhook"),
         ],
     },
 ];
