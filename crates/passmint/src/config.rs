@@ -59,6 +59,14 @@ pub struct Settings {
     pub signed_cache_bytes: u64,
     /// `json` for JSON log lines, anything else for human-readable ones.
     pub log_format: String,
+    /// Webhook delivery (SPEC 10): how long a receiver has to answer.
+    pub webhook_timeout_ms: u64,
+    /// First retry delay of a failed delivery (doubling, with jitter, up to an hour).
+    pub webhook_retry_base_ms: u64,
+    /// How long a failing delivery is retried before it is given up.
+    pub webhook_retry_for_seconds: u64,
+    /// How often the certificate expiry sweep runs.
+    pub webhook_sweep_interval_seconds: u64,
 }
 
 impl Settings {
@@ -113,6 +121,10 @@ pub struct Layer {
     pub template_cache_bytes: Option<u64>,
     pub signed_cache_bytes: Option<u64>,
     pub log_format: Option<String>,
+    pub webhook_timeout_ms: Option<u64>,
+    pub webhook_retry_base_ms: Option<u64>,
+    pub webhook_retry_for_seconds: Option<u64>,
+    pub webhook_sweep_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +190,10 @@ impl Layer {
             template_cache_bytes: bytes("PASSMINT_TEMPLATE_CACHE_BYTES")?,
             signed_cache_bytes: bytes("PASSMINT_SIGNED_CACHE_BYTES")?,
             log_format: get("PASSMINT_LOG_FORMAT"),
+            webhook_timeout_ms: bytes("PASSMINT_WEBHOOK_TIMEOUT_MS")?,
+            webhook_retry_base_ms: bytes("PASSMINT_WEBHOOK_RETRY_BASE_MS")?,
+            webhook_retry_for_seconds: bytes("PASSMINT_WEBHOOK_RETRY_FOR_SECONDS")?,
+            webhook_sweep_interval_seconds: bytes("PASSMINT_WEBHOOK_SWEEP_INTERVAL_SECONDS")?,
         })
     }
 
@@ -199,6 +215,12 @@ impl Layer {
             template_cache_bytes: other.template_cache_bytes.or(self.template_cache_bytes),
             signed_cache_bytes: other.signed_cache_bytes.or(self.signed_cache_bytes),
             log_format: other.log_format.or(self.log_format),
+            webhook_timeout_ms: other.webhook_timeout_ms.or(self.webhook_timeout_ms),
+            webhook_retry_base_ms: other.webhook_retry_base_ms.or(self.webhook_retry_base_ms),
+            webhook_retry_for_seconds: other.webhook_retry_for_seconds.or(self.webhook_retry_for_seconds),
+            webhook_sweep_interval_seconds: other
+                .webhook_sweep_interval_seconds
+                .or(self.webhook_sweep_interval_seconds),
         }
     }
 
@@ -260,6 +282,10 @@ impl Layer {
             template_cache_bytes: self.template_cache_bytes.unwrap_or(256 * 1024 * 1024),
             signed_cache_bytes: self.signed_cache_bytes.unwrap_or(64 * 1024 * 1024),
             log_format: self.log_format.unwrap_or_else(|| "text".into()),
+            webhook_timeout_ms: self.webhook_timeout_ms.unwrap_or(10_000).max(1),
+            webhook_retry_base_ms: self.webhook_retry_base_ms.unwrap_or(10_000).max(1),
+            webhook_retry_for_seconds: self.webhook_retry_for_seconds.unwrap_or(3 * 86_400),
+            webhook_sweep_interval_seconds: self.webhook_sweep_interval_seconds.unwrap_or(86_400).max(1),
         })
     }
 }

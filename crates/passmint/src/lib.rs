@@ -13,6 +13,7 @@ pub mod passkit;
 pub mod push;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 pub mod wire;
 
 pub use app::{AppState, LaunchError, launch, serve};

@@ -44,7 +44,8 @@ CREATE TABLE webhook_outbox (
 );
 CREATE INDEX webhook_outbox_by_due ON webhook_outbox (due_at);
 CREATE INDEX webhook_outbox_by_event ON webhook_outbox (event_id);
-CREATE INDEX webhook_outbox_by_webhook ON webhook_outbox (webhook_id);
+-- Claims go webhook by webhook (a slow receiver never holds up the others' rows).
+CREATE INDEX webhook_outbox_by_webhook_due ON webhook_outbox (webhook_id, due_at);
 
 -- Every attempt, as GET /v2/webhooks/{id}/deliveries shows it (capped, oldest pruned).
 CREATE TABLE webhook_deliveries (

@@ -506,19 +506,15 @@ pub enum AttemptOutcome {
 }
 
 const CLAIM_SQLITE: &str = "UPDATE webhook_outbox SET claimed_until = $1 + $2, due_at = $1 + $2 \
-     WHERE seq IN (SELECT seq FROM (SELECT seq, ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY due_at, seq) AS n \
-       FROM (SELECT seq, webhook_id, due_at FROM webhook_outbox WHERE due_at <= $1 ORDER BY due_at LIMIT $3) c) r \
-       WHERE r.n <= $4) \
+     WHERE seq IN (SELECT seq FROM webhook_outbox WHERE webhook_id = $3 AND due_at <= $1 \
+       ORDER BY due_at LIMIT $4) \
      RETURNING seq, event_id, webhook_id, attempts, created_at, claimed_until";
 
-/// PostgreSQL: the candidates are locked `FOR UPDATE SKIP LOCKED`, so several servers claim
-/// disjoint rows without waiting for each other (a window function can't be locked itself,
-/// hence the CTE).
-const CLAIM_POSTGRES: &str = "WITH c AS (SELECT seq, webhook_id, due_at FROM webhook_outbox \
-       WHERE due_at <= $1 ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED), \
-     r AS (SELECT seq, ROW_NUMBER() OVER (PARTITION BY webhook_id ORDER BY due_at, seq) AS n FROM c) \
-     UPDATE webhook_outbox SET claimed_until = $1 + $2, due_at = $1 + $2 \
-     WHERE seq IN (SELECT seq FROM r WHERE n <= $4) \
+/// PostgreSQL: `FOR UPDATE SKIP LOCKED`, so several servers claim disjoint rows without
+/// waiting for each other.
+const CLAIM_POSTGRES: &str = "UPDATE webhook_outbox SET claimed_until = $1 + $2, due_at = $1 + $2 \
+     WHERE seq IN (SELECT seq FROM webhook_outbox WHERE webhook_id = $3 AND due_at <= $1 \
+       ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
      RETURNING seq, event_id, webhook_id, attempts, created_at, claimed_until";
 
 impl Store {
@@ -638,14 +634,15 @@ impl Store {
         Ok(n)
     }
 
-    /// Claims up to `limit` due deliveries, at most `per_webhook` of any one webhook, for
-    /// `lease_ms` (a crashed worker's claims come due again when the lease runs out).
+    /// Claims up to `limit` due deliveries of webhook `webhook_id` for `lease_ms` (a crashed
+    /// worker's claims come due again when the lease runs out). One webhook at a time, through
+    /// the (webhook, due time) index: a receiver with a long backlog can't crowd the others out.
     pub async fn claim_deliveries(
         &self,
+        webhook_id: &str,
         now: i64,
         lease_ms: i64,
         limit: i64,
-        per_webhook: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let _turn = self.write_turn().await;
         let rows = match &self.backend {
@@ -653,8 +650,8 @@ impl Store {
                 sqlx::query_as::<_, ClaimedDelivery>(CLAIM_SQLITE)
                     .bind(now)
                     .bind(lease_ms)
+                    .bind(webhook_id)
                     .bind(limit)
-                    .bind(per_webhook)
                     .fetch_all(pool)
                     .await?
             }
@@ -662,12 +659,22 @@ impl Store {
                 sqlx::query_as::<_, ClaimedDelivery>(CLAIM_POSTGRES)
                     .bind(now)
                     .bind(lease_ms)
+                    .bind(webhook_id)
                     .bind(limit)
-                    .bind(per_webhook)
                     .fetch_all(pool)
                     .await?
             }
         };
+        Ok(rows)
+    }
+
+    /// Every webhook's id, url and sealed secret (the worker's view).
+    pub async fn webhook_targets(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, url, secret_sealed FROM webhooks ORDER BY seq")
+                .fetch_all(pool)
+                .await
+        })?;
         Ok(rows)
     }
 
