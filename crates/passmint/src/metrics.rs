@@ -59,7 +59,10 @@ impl Metrics {
         out.push_str("# HELP passmint_webhook_deliveries_total Webhook delivery attempts, by outcome.\n");
         out.push_str("# TYPE passmint_webhook_deliveries_total counter\n");
         for (outcome, n) in &w.deliveries {
-            let _ = writeln!(out, "passmint_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "passmint_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
         if let Some((depth, age)) = w.queue {
             out.push_str("# HELP passmint_webhook_queue_depth Webhook deliveries waiting in the outbox.\n");

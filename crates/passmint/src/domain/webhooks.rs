@@ -7,9 +7,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use super::Domain;
 use super::error::{DomainError, Missing, Problem};
 use super::ids::TemplateId;
-use super::Domain;
 use super::templates::Warning;
 use crate::store::now_millis;
 use crate::store::webhooks::{DeliveryRecord, EVENT_TYPES, WebhookRecord};
@@ -77,7 +77,10 @@ impl Domain {
         let mut warnings = Vec::new();
         check_url(&new.url, &mut problems, &mut warnings);
         if new.events.is_empty() {
-            problems.push(Problem::new("events", "must list at least one event type, or \"*\""));
+            problems.push(Problem::new(
+                "events",
+                "must list at least one event type, or \"*\"",
+            ));
         }
         for (i, t) in new.events.iter().enumerate() {
             if t != "*" && !EVENT_TYPES.contains(&t.as_str()) {
@@ -95,7 +98,8 @@ impl Domain {
                 }
                 Some(id) => {
                     if self.store.get_template(id.as_str()).await?.is_none() {
-                        problems.push(Problem::new("templateId", "names no template").with_value(text.clone()));
+                        problems
+                            .push(Problem::new("templateId", "names no template").with_value(text.clone()));
                     }
                     Some(id)
                 }
@@ -154,7 +158,11 @@ impl Domain {
     }
 
     /// Up to `limit` webhooks after position `after`, in creation order.
-    pub async fn list_webhooks(&self, after: Option<i64>, limit: i64) -> Result<Vec<WebhookRecord>, DomainError> {
+    pub async fn list_webhooks(
+        &self,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<WebhookRecord>, DomainError> {
         Ok(self.store.list_webhooks(after, limit).await?)
     }
 

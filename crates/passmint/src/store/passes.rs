@@ -480,7 +480,7 @@ impl Store {
             if change.voided && !expected.voided {
                 hooks.push(pass.event("pass.voided", now, serde_json::json!({})));
             }
-            (&mut **tx).queue_webhook_events(&hooks, now).await?;
+            (**tx).queue_webhook_events(&hooks, now).await?;
             Ok(true)
         });
         drop(turn);
@@ -560,13 +560,13 @@ impl Store {
                 enqueue_for_pass(&mut **tx, id, now).await?;
             }
             let ids: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
-            let updated: Vec<WebhookEvent> = (&mut **tx)
+            let updated: Vec<WebhookEvent> = (**tx)
                 .pass_refs(&ids)
                 .await?
                 .iter()
                 .map(|p| p.event("pass.updated", now, serde_json::json!({})))
                 .collect();
-            (&mut **tx).queue_webhook_events(&updated, now).await?;
+            (**tx).queue_webhook_events(&updated, now).await?;
             Ok::<_, StoreError>(())
         });
         drop(turn);
@@ -588,7 +588,7 @@ impl Store {
             .await?;
             if let Some(pass) = &gone {
                 let event = pass.event("pass.deleted", now, serde_json::json!({}));
-                (&mut **tx).queue_webhook_events(&[event], now).await?;
+                (**tx).queue_webhook_events(&[event], now).await?;
             }
             Ok::<bool, StoreError>(gone.is_some())
         });

@@ -311,8 +311,8 @@ macro_rules! webhook_queue_for {
                         .await?;
                     installed.extend(ids);
                 }
-                let subscribed: Option<i64> =
-                    sqlx::query_scalar("SELECT 1 FROM webhook_subscriptions LIMIT 1")
+                let subscribed: Option<String> =
+                    sqlx::query_scalar("SELECT webhook_id FROM webhook_subscriptions LIMIT 1")
                         .fetch_optional(&mut *self)
                         .await?;
                 unregistered.sort();
@@ -519,7 +519,11 @@ const CLAIM_POSTGRES: &str = "UPDATE webhook_outbox SET claimed_until = $1 + $2,
 
 impl Store {
     /// Stores a new webhook with its subscriptions (`*` for every type).
-    pub async fn insert_webhook(&self, webhook: &WebhookRecord, types: &[String]) -> Result<WebhookRecord, StoreError> {
+    pub async fn insert_webhook(
+        &self,
+        webhook: &WebhookRecord,
+        types: &[String],
+    ) -> Result<WebhookRecord, StoreError> {
         let _turn = self.write_turn().await;
         let seq = in_transaction!(self, tx => async {
             let seq: i64 = sqlx::query_scalar(
@@ -567,7 +571,11 @@ impl Store {
     }
 
     /// Up to `limit` webhooks after position `after`, in creation order.
-    pub async fn list_webhooks(&self, after: Option<i64>, limit: i64) -> Result<Vec<WebhookRecord>, StoreError> {
+    pub async fn list_webhooks(
+        &self,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<WebhookRecord>, StoreError> {
         let rows = on_pool!(self, pool => {
             sqlx::query_as::<_, WebhookRecord>(
                 "SELECT seq, id, url, events, template_id, description, secret_sealed, created_at \
@@ -629,7 +637,7 @@ impl Store {
         let _turn = self.write_turn().await;
         let now = super::now_millis();
         let n = in_transaction!(self, tx => async {
-            Ok::<u64, StoreError>((&mut **tx).queue_webhook_events(events, now).await?)
+            Ok::<u64, StoreError>((**tx).queue_webhook_events(events, now).await?)
         });
         Ok(n)
     }
@@ -878,7 +886,7 @@ impl Store {
                 };
                 events.push(WebhookEvent::new(event_type, Some(&template_id), now_ms, data));
             }
-            (&mut **tx).queue_webhook_events(&events, now_ms).await?;
+            (**tx).queue_webhook_events(&events, now_ms).await?;
             Ok::<usize, StoreError>(events.len())
         });
         Ok(count)

@@ -32,6 +32,9 @@ mod tests {
     fn differs_for_another_secret_or_time() {
         let a = sign(b"one", 1, b"{}").unwrap();
         assert_ne!(a, sign(b"two", 1, b"{}").unwrap());
-        assert_ne!(a.split_once(",v1=").unwrap().1, sign(b"one", 2, b"{}").unwrap().split_once(",v1=").unwrap().1);
+        assert_ne!(
+            a.split_once(",v1=").unwrap().1,
+            sign(b"one", 2, b"{}").unwrap().split_once(",v1=").unwrap().1
+        );
     }
 }

@@ -257,7 +257,12 @@ async fn claim_round(
         }
         let claims = shared
             .store
-            .claim_deliveries(&webhook_id, now_millis(), lease_ms, i64::try_from(room).unwrap_or(1))
+            .claim_deliveries(
+                &webhook_id,
+                now_millis(),
+                lease_ms,
+                i64::try_from(room).unwrap_or(1),
+            )
             .await?;
         if claims.is_empty() {
             continue;
@@ -324,7 +329,12 @@ async fn refresh_targets(shared: &Shared) -> Result<Vec<(String, Target)>, crate
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Sends one delivery and decides what to record.
-async fn deliver(shared: &Shared, claim: ClaimedDelivery, body: Option<Arc<EventBody>>, target: Target) -> Finished {
+async fn deliver(
+    shared: &Shared,
+    claim: ClaimedDelivery,
+    body: Option<Arc<EventBody>>,
+    target: Target,
+) -> Finished {
     let config = &shared.config;
     let started = Instant::now();
     let Some(event) = body else {
@@ -343,9 +353,10 @@ async fn deliver(shared: &Shared, claim: ClaimedDelivery, body: Option<Arc<Event
         };
     };
     let data: Value = serde_json::from_str(&event.data).unwrap_or(Value::Null);
-    let created_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(event.created_at) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    let created_at =
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(event.created_at) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
     let payload = json!({
         "id": event.id,
         "type": event.event_type,
@@ -378,7 +389,10 @@ async fn deliver(shared: &Shared, claim: ClaimedDelivery, body: Option<Arc<Event
                     if code.is_success() {
                         (Some(i64::from(code.as_u16())), None)
                     } else {
-                        (Some(i64::from(code.as_u16())), Some(format!("HTTP {}", code.as_u16())))
+                        (
+                            Some(i64::from(code.as_u16())),
+                            Some(format!("HTTP {}", code.as_u16())),
+                        )
                     }
                 }
                 Err(e) if e.is_timeout() => (

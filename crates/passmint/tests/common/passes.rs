@@ -36,6 +36,15 @@ impl Fixture {
         Self::with_settings(s, dir).await
     }
 
+    /// On the database at `url`, with `configure` applied to the settings first.
+    pub async fn start_configured(url: &str, configure: impl FnOnce(&mut passmint::Settings)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.database_url = passmint::config::Secret::new(url);
+        configure(&mut s);
+        Self::with_settings(s, dir).await
+    }
+
     async fn with_settings(mut s: passmint::Settings, dir: tempfile::TempDir) -> Self {
         let apns = apns_testserver::TestServer::builder()
             .accept_any_client_certificate()
