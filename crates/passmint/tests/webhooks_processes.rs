@@ -41,6 +41,8 @@ fn serve(dir: &Path, url: &str) -> (Child, String) {
             break;
         }
         if let Some(address) = line.trim().strip_prefix("passmint listening on ") {
+            // Keep reading what it prints, so a closed pipe never stops it.
+            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
             return (child, address.to_string());
         }
     }
@@ -209,17 +211,19 @@ async fn two_servers_deliver_every_event_once(db: &TestDb) {
     assert_eq!(ids.len(), PASSES, "distinct events");
     assert_eq!(got.len(), PASSES, "a delivery was sent twice");
     assert!(got.iter().all(|d| d.signed_with(&secret)));
-    let sent_by = |s: &TestServer| async move {
-        let m = s.get("/metrics").send().await.unwrap().text().await.unwrap();
-        m.lines()
-            .find_map(|l| l.strip_prefix("passmint_webhook_deliveries_total{outcome=\"delivered\"} "))
-            .map_or(0, |n| n.parse::<u64>().unwrap())
-    };
-    let (by_a, by_b) = (sent_by(&a).await, sent_by(&b).await);
+    let (by_a, by_b) = (delivered_by(&a).await, delivered_by(&b).await);
     println!("delivered by server A: {by_a}, by server B: {by_b}");
     assert_eq!(by_a + by_b, PASSES as u64);
     a.stop().await;
     b.stop().await;
+}
+
+/// `passmint_webhook_deliveries_total{outcome="delivered"}` of one server.
+async fn delivered_by(s: &TestServer) -> u64 {
+    let m = s.get("/metrics").send().await.unwrap().text().await.unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix("passmint_webhook_deliveries_total{outcome=\"delivered\"} "))
+        .map_or(0, |n| n.parse::<u64>().unwrap())
 }
 
 on_both_backends! {
