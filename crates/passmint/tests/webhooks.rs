@@ -630,7 +630,103 @@ async fn manages_webhooks_and_shows_the_secret_only_once(db: &TestDb) {
     f.stop().await;
 }
 
+async fn a_change_that_rolls_back_queues_nothing(db: &TestDb) {
+    let f = fixture(db, 10_000).await;
+    // Nothing listens there: whatever is queued stays queued.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    create_webhook(&f, &format!("http://127.0.0.1:{port}/hook"), &["pass.created"]).await;
+    f.issue(Some("TAKEN")).await;
+    let (depth, _) = f.server.state.store.webhook_queue_stats().await.unwrap();
+    assert_eq!(depth, 1);
+    // All or nothing: one taken serial undoes the batch, and its deliveries with it.
+    let r = f
+        .server
+        .client
+        .post(f.server.at(&format!("{BASE}/passes/batch")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "templateId": f.template_id, "items": [
+            { "payload": example_payload() },
+            { "payload": example_payload(), "serialNumber": "TAKEN" },
+        ] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let (depth, _) = f.server.state.store.webhook_queue_stats().await.unwrap();
+    assert_eq!(depth, 1, "the refused batch queued deliveries");
+    f.stop().await;
+}
+
+async fn a_webhook_deleted_mid_delivery_does_not_spoil_the_others_results(db: &TestDb) {
+    use passmint::store::webhooks::{AttemptOutcome, AttemptResult, WebhookEvent, WebhookRecord};
+    let store = db.store().await;
+    for id in [
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+    ] {
+        let record = WebhookRecord {
+            seq: 0,
+            id: id.into(),
+            url: "https://example.com/hook".into(),
+            events: "[\"*\"]".into(),
+            template_id: None,
+            description: None,
+            secret_sealed: vec![0; 40],
+            created_at: now_millis(),
+        };
+        store.insert_webhook(&record, &["*".to_string()]).await.unwrap();
+    }
+    let event = WebhookEvent::new("push.failed", None, now_millis(), json!({}));
+    assert_eq!(store.queue_webhook_events(&[event]).await.unwrap(), 2);
+    let mut claims = Vec::new();
+    for id in [
+        "11111111-1111-4111-8111-111111111111",
+        "22222222-2222-4222-8222-222222222222",
+    ] {
+        claims.extend(
+            store
+                .claim_deliveries(id, now_millis(), 60_000, 10)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(claims.len(), 2);
+    assert!(
+        store
+            .delete_webhook("11111111-1111-4111-8111-111111111111")
+            .await
+            .unwrap()
+    );
+    let results: Vec<_> = claims
+        .into_iter()
+        .map(|c| {
+            let r = AttemptResult {
+                status: Some(200),
+                error: None,
+                duration_ms: 1,
+                at: now_millis(),
+                outcome: AttemptOutcome::Delivered,
+            };
+            (c, "push.failed".to_string(), r)
+        })
+        .collect();
+    store.record_deliveries(&results, 1000).await.unwrap();
+    let log = store
+        .list_deliveries("22222222-2222-4222-8222-222222222222", None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(store.webhook_queue_stats().await.unwrap().0, 0);
+    store.close().await;
+}
+
 on_both_backends! {
+    a_change_that_rolls_back_queues_nothing => a_change_that_rolls_back_queues_nothing;
+    a_webhook_deleted_mid_delivery_does_not_spoil_the_others_results => a_webhook_deleted_mid_delivery_does_not_spoil_the_others_results;
     every_event_type_arrives_with_a_valid_signature => every_event_type_arrives_with_a_valid_signature;
     filters_by_event_type_and_template => filters_by_event_type_and_template;
     retries_after_500s_and_timeouts_and_logs_each_attempt => retries_after_500s_and_timeouts_and_logs_each_attempt;

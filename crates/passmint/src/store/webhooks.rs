@@ -219,6 +219,7 @@ macro_rules! webhook_queue_for {
                 now: i64,
             ) -> Result<u64, sqlx::Error> {
                 let mut queued: HashSet<String> = HashSet::new();
+                let mut count = 0_u64;
                 for chunk in events.chunks(CHUNK) {
                     let mut insert = sqlx::QueryBuilder::new(
                         "INSERT INTO webhook_outbox (event_id, webhook_id, attempts, due_at, created_at) \
@@ -245,9 +246,9 @@ macro_rules! webhook_queue_for {
                         .persistent(false)
                         .fetch_all(&mut *self)
                         .await?;
+                    count += ids.len() as u64;
                     queued.extend(ids);
                 }
-                let count = queued.len() as u64;
                 let bodies: Vec<&WebhookEvent> = events.iter().filter(|e| queued.contains(&e.id)).collect();
                 for chunk in bodies.chunks(CHUNK) {
                     let mut insert = sqlx::QueryBuilder::new(
@@ -364,8 +365,12 @@ macro_rules! webhook_queue_for {
                 reason: &'static str,
                 now: i64,
             ) -> Result<(), sqlx::Error> {
+                // In one order everywhere, so two transactions never wait on each other's markers.
+                let mut sorted: Vec<&String> = pass_ids.iter().collect();
+                sorted.sort_unstable();
+                sorted.dedup();
                 let mut gone: Vec<String> = Vec::new();
-                for chunk in pass_ids.chunks(CHUNK) {
+                for chunk in sorted.chunks(CHUNK) {
                     let mut delete = sqlx::QueryBuilder::new("DELETE FROM pass_installs WHERE pass_id IN (");
                     let mut ids = delete.separated(", ");
                     for id in chunk {
@@ -727,10 +732,13 @@ impl Store {
                         AttemptOutcome::Retry { due_at } => Some(due_at),
                         _ => None,
                     };
-                    let seq: i64 = sqlx::query_scalar(
+                    // Nothing to log for a webhook deleted while this was in flight (its rows
+                    // went with it); the rest of the batch still records.
+                    let seq: Option<i64> = sqlx::query_scalar(
                         "INSERT INTO webhook_deliveries (id, webhook_id, event_id, type, attempt, status, \
                          error, duration_ms, at, next_attempt_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
+                         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                         WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = $2) RETURNING seq",
                     )
                     .bind(uuid::Uuid::new_v4().to_string())
                     .bind(&claim.webhook_id)
@@ -742,9 +750,9 @@ impl Store {
                     .bind(r.duration_ms)
                     .bind(r.at)
                     .bind(next)
-                    .fetch_one(&mut **tx)
+                    .fetch_optional(&mut **tx)
                     .await?;
-                    last_seq = last_seq.max(seq);
+                    last_seq = last_seq.max(seq.unwrap_or(0));
                 }
                 match r.outcome {
                     AttemptOutcome::Delivered | AttemptOutcome::GaveUp => {

@@ -96,6 +96,8 @@ struct Shared {
     targets: Mutex<HashMap<String, Target>>,
     /// Deliveries in flight, by webhook id.
     in_flight: Mutex<HashMap<String, usize>>,
+    /// Raised when a delivery finishes: a webhook that was at its limit has room again.
+    freed: tokio::sync::Notify,
 }
 
 /// The webhook worker. [`WebhookWorker::spawn`] starts it; [`WebhookHandle::shutdown`] stops it.
@@ -149,6 +151,7 @@ impl WebhookWorker {
                 client,
                 targets: Mutex::default(),
                 in_flight: Mutex::default(),
+                freed: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -217,8 +220,11 @@ async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
         };
         if claimed == 0 {
+            // Nothing due, or no room: look again after the poll interval, or as soon as a
+            // delivery in flight finishes (its webhook may have more waiting).
             tokio::select! {
                 () = tokio::time::sleep(config.poll_interval) => {}
+                () = shared.freed.notified() => {}
                 () = stop_requested(&mut stop) => break,
             }
         } else {
@@ -292,6 +298,7 @@ async fn claim_round(
                 }
                 let _ = finished_tx.send(finished).await;
                 drop(permit);
+                shared.freed.notify_one();
             });
         }
     }
