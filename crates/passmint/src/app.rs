@@ -52,6 +52,8 @@ pub enum LaunchError {
     },
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
+    #[error(transparent)]
+    Webhooks(#[from] crate::webhooks::ClientError),
     #[error("the published API schema does not compile: {0}")]
     Schema(String),
     #[error("server failed: {0}")]
@@ -157,14 +159,22 @@ pub async fn serve(
         )
         .spawn()
     });
+    let webhooks = crate::webhooks::WebhookWorker::new(
+        state.store.clone(),
+        state.master_key.clone(),
+        state.metrics.clone(),
+        crate::webhooks::WebhookConfig::from_settings(&state.settings),
+    )?
+    .spawn();
     let app = router(state);
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     // Requests are done: hand the rollout in progress back (the next claimer resumes at its
-    // cursor), then stop the push worker (in-flight pushes finish, the rest stay queued).
+    // cursor), then stop the other workers (in-flight sends finish, the rest stay queued).
     if let Some(rollouts) = rollouts {
         rollouts.shutdown().await;
     }
     worker.shutdown().await;
+    webhooks.shutdown().await;
     served?;
     Ok(())
 }

@@ -66,6 +66,14 @@ pub struct Settings {
     /// Whether this process runs rollouts (`off`: it serves requests and leaves rollouts to
     /// the other processes on the same database).
     pub rollout_worker: bool,
+    /// Webhook delivery (SPEC 10): how long a receiver has to answer.
+    pub webhook_timeout_ms: u64,
+    /// First retry delay of a failed delivery (doubling, with jitter, up to an hour).
+    pub webhook_retry_base_ms: u64,
+    /// How long a failing delivery is retried before it is given up.
+    pub webhook_retry_for_seconds: u64,
+    /// How often the certificate expiry sweep runs.
+    pub webhook_sweep_interval_seconds: u64,
 }
 
 impl Settings {
@@ -123,6 +131,10 @@ pub struct Layer {
     pub rollout_lease_seconds: Option<u64>,
     pub rollout_batch: Option<u64>,
     pub rollout_worker: Option<String>,
+    pub webhook_timeout_ms: Option<u64>,
+    pub webhook_retry_base_ms: Option<u64>,
+    pub webhook_retry_for_seconds: Option<u64>,
+    pub webhook_sweep_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +203,10 @@ impl Layer {
             rollout_lease_seconds: bytes("PASSMINT_ROLLOUT_LEASE_SECONDS")?,
             rollout_batch: bytes("PASSMINT_ROLLOUT_BATCH")?,
             rollout_worker: get("PASSMINT_ROLLOUT_WORKER"),
+            webhook_timeout_ms: bytes("PASSMINT_WEBHOOK_TIMEOUT_MS")?,
+            webhook_retry_base_ms: bytes("PASSMINT_WEBHOOK_RETRY_BASE_MS")?,
+            webhook_retry_for_seconds: bytes("PASSMINT_WEBHOOK_RETRY_FOR_SECONDS")?,
+            webhook_sweep_interval_seconds: bytes("PASSMINT_WEBHOOK_SWEEP_INTERVAL_SECONDS")?,
         })
     }
 
@@ -215,6 +231,12 @@ impl Layer {
             rollout_lease_seconds: other.rollout_lease_seconds.or(self.rollout_lease_seconds),
             rollout_batch: other.rollout_batch.or(self.rollout_batch),
             rollout_worker: other.rollout_worker.or(self.rollout_worker),
+            webhook_timeout_ms: other.webhook_timeout_ms.or(self.webhook_timeout_ms),
+            webhook_retry_base_ms: other.webhook_retry_base_ms.or(self.webhook_retry_base_ms),
+            webhook_retry_for_seconds: other.webhook_retry_for_seconds.or(self.webhook_retry_for_seconds),
+            webhook_sweep_interval_seconds: other
+                .webhook_sweep_interval_seconds
+                .or(self.webhook_sweep_interval_seconds),
         }
     }
 
@@ -303,6 +325,10 @@ impl Layer {
             template_cache_bytes: self.template_cache_bytes.unwrap_or(256 * 1024 * 1024),
             signed_cache_bytes: self.signed_cache_bytes.unwrap_or(64 * 1024 * 1024),
             log_format: self.log_format.unwrap_or_else(|| "text".into()),
+            webhook_timeout_ms: self.webhook_timeout_ms.unwrap_or(10_000).max(1),
+            webhook_retry_base_ms: self.webhook_retry_base_ms.unwrap_or(10_000).max(1),
+            webhook_retry_for_seconds: self.webhook_retry_for_seconds.unwrap_or(3 * 86_400),
+            webhook_sweep_interval_seconds: self.webhook_sweep_interval_seconds.unwrap_or(86_400).max(1),
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod push;
 pub mod rollout;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 pub mod wire;
 
 pub use app::{AppState, LaunchError, launch, serve};

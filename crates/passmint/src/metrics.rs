@@ -21,6 +21,7 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
     events: Mutex<BTreeMap<String, u64>>,
     push: Mutex<PushStats>,
+    webhooks: Mutex<WebhookStats>,
     /// Passes signed (an RSA signature each); re-downloads of unchanged passes add none.
     signatures: std::sync::atomic::AtomicU64,
     rollouts: RolloutStats,
@@ -42,6 +43,48 @@ struct PushStats {
     failed: BTreeMap<String, u64>,
     queue_depth: Option<i64>,
     latency: Series,
+}
+
+/// Webhook worker figures (SPEC 10): attempts by outcome, queue depth, oldest queued delivery.
+#[derive(Default)]
+struct WebhookStats {
+    deliveries: BTreeMap<&'static str, u64>,
+    queue: Option<(i64, f64)>,
+}
+
+impl Metrics {
+    /// A delivery attempt ended: `delivered`, `retrying` or `failed` (given up).
+    pub fn count_webhook_delivery(&self, outcome: &'static str) {
+        let mut w = self.webhooks.lock().unwrap_or_else(|e| e.into_inner());
+        *w.deliveries.entry(outcome).or_default() += 1;
+    }
+
+    /// Deliveries queued, and the age in seconds of the oldest one (0 when none).
+    pub fn set_webhook_queue(&self, depth: i64, oldest_age_seconds: f64) {
+        self.webhooks.lock().unwrap_or_else(|e| e.into_inner()).queue = Some((depth, oldest_age_seconds));
+    }
+
+    fn render_webhooks(&self, out: &mut String) {
+        let w = self.webhooks.lock().unwrap_or_else(|e| e.into_inner());
+        out.push_str("# HELP passmint_webhook_deliveries_total Webhook delivery attempts, by outcome.\n");
+        out.push_str("# TYPE passmint_webhook_deliveries_total counter\n");
+        for (outcome, n) in &w.deliveries {
+            let _ = writeln!(
+                out,
+                "passmint_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        if let Some((depth, age)) = w.queue {
+            out.push_str("# HELP passmint_webhook_queue_depth Webhook deliveries waiting in the outbox.\n");
+            out.push_str("# TYPE passmint_webhook_queue_depth gauge\n");
+            let _ = writeln!(out, "passmint_webhook_queue_depth {depth}");
+            out.push_str(
+                "# HELP passmint_webhook_oldest_undelivered_seconds Age of the oldest queued webhook delivery.\n",
+            );
+            out.push_str("# TYPE passmint_webhook_oldest_undelivered_seconds gauge\n");
+            let _ = writeln!(out, "passmint_webhook_oldest_undelivered_seconds {age}");
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -245,6 +288,7 @@ impl Metrics {
         );
         self.render_push(&mut out);
         self.render_rollouts(&mut out);
+        self.render_webhooks(&mut out);
         if let Some(templates) = templates {
             out.push_str("# HELP passmint_templates Templates stored.\n");
             out.push_str("# TYPE passmint_templates gauge\n");

@@ -24,12 +24,18 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::passes::change,
         crate::api::passes::delete,
         crate::api::events::list,
+        crate::api::webhooks::create,
+        crate::api::webhooks::list,
+        crate::api::webhooks::retrieve,
+        crate::api::webhooks::delete,
+        crate::api::webhooks::deliveries,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "templates", description = "Apple pass templates"),
         (name = "passes", description = "Passes issued from templates"),
         (name = "events", description = "What happened, newest first"),
+        (name = "webhooks", description = "Signed, retried notifications to your backend"),
     )
 )]
 pub struct ApiDoc;
@@ -68,7 +74,7 @@ struct CreateLinks {
     targets: &'static [(&'static str, &'static str)],
 }
 
-const CREATE_LINKS: [CreateLinks; 2] = [
+const CREATE_LINKS: [CreateLinks; 3] = [
     CreateLinks {
         path: "/v2/credentials/compact/digital-pass/apple/templates",
         parameter: "id",
@@ -88,6 +94,16 @@ const CREATE_LINKS: [CreateLinks; 2] = [
             ("ChangePass", "changePass"),
             ("DownloadPass", "downloadPass"),
             ("DeletePass", "deletePass"),
+        ],
+    },
+    CreateLinks {
+        path: "/v2/webhooks",
+        parameter: "id",
+        value: "$response.body#/id",
+        targets: &[
+            ("GetWebhook", "getWebhook"),
+            ("ListWebhookDeliveries", "listWebhookDeliveries"),
+            ("DeleteWebhook", "deleteWebhook"),
         ],
     },
 ];

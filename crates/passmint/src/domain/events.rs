@@ -40,6 +40,19 @@ impl Operation {
     pub const PASS_UPDATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_UPDATE");
     pub const PASS_DELETE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_DELETE");
 
+    pub const WEBHOOK_CREATE: Self = Self::webhook("WEBHOOK_CREATE");
+    pub const WEBHOOK_RETRIEVE_LIST: Self = Self::webhook("WEBHOOK_RETRIEVE_LIST");
+    pub const WEBHOOK_RETRIEVE: Self = Self::webhook("WEBHOOK_RETRIEVE");
+    pub const WEBHOOK_DELETE: Self = Self::webhook("WEBHOOK_DELETE");
+    pub const WEBHOOK_DELIVERY_RETRIEVE_LIST: Self = Self::webhook("WEBHOOK_DELIVERY_RETRIEVE_LIST");
+
+    const fn webhook(prefix: &'static str) -> Self {
+        Self {
+            prefix,
+            category: "webhook",
+        }
+    }
+
     const fn pass(prefix: &'static str) -> Self {
         Self {
             prefix,

@@ -26,6 +26,7 @@ mod rollouts;
 pub mod signed;
 pub mod signer;
 mod templates;
+pub mod webhooks;
 
 pub use error::{DomainError, Missing, Problem};
 pub use events::{Audit, Events, Operation};

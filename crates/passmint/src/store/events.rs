@@ -31,6 +31,8 @@ macro_rules! append_events {
                 .await?;
             last_seq = last_seq.max(seqs.into_iter().max().unwrap_or(0));
         }
+        // Webhook deliveries these events stand for, in the same transaction.
+        $crate::store::webhooks::WebhookQueue::queue_for_events(&mut *$conn, events).await?;
         if last_seq > 0 {
             sqlx::query("DELETE FROM events WHERE seq <= $1")
                 .bind(last_seq - i64::max($keep, 1))

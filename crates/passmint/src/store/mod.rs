@@ -33,6 +33,7 @@ mod registrations;
 mod rollouts;
 mod templates;
 mod tokens;
+pub mod webhooks;
 
 pub use error::StoreError;
 pub use models::*;
@@ -320,6 +321,11 @@ fn sqlite_migrator() -> Migrator {
             "rollouts",
             include_str!("../../migrations/sqlite/0006_rollouts.sql"),
         ),
+        (
+            7,
+            "webhooks",
+            include_str!("../../migrations/sqlite/0007_webhooks.sql"),
+        ),
     ])
 }
 
@@ -340,6 +346,11 @@ fn postgres_migrator() -> Migrator {
             6,
             "rollouts",
             include_str!("../../migrations/postgres/0006_rollouts.sql"),
+        ),
+        (
+            7,
+            "webhooks",
+            include_str!("../../migrations/postgres/0007_webhooks.sql"),
         ),
     ])
 }

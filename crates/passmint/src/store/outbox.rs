@@ -288,14 +288,19 @@ impl Store {
                         .await?;
                     }
                     PushResult::RemoveRegistrations { not_after_ms } => {
-                        sqlx::query(
+                        let passes: Vec<String> = sqlx::query_scalar(
                             "DELETE FROM registrations WHERE push_token = $1 \
-                             AND pass_type_identifier = $2 AND updated_at <= $3",
+                             AND pass_type_identifier = $2 AND updated_at <= $3 RETURNING pass_id",
                         )
                         .bind(&claim.push_token)
                         .bind(&claim.pass_type_identifier)
                         .bind(*not_after_ms)
-                        .execute(&mut **tx)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                        // A pass whose last device APNs said is gone: pass.uninstalled.
+                        super::webhooks::WebhookQueue::uninstall_if_unregistered(
+                            &mut **tx, &passes, "apns", now_ms,
+                        )
                         .await?;
                     }
                 }

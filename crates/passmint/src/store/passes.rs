@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::FromRow;
 
 use super::outbox::enqueue_for_pass;
+use super::webhooks::{PassRef, WebhookEvent, WebhookQueue};
 use super::{Backend, NewEvent, Store, StoreError, in_transaction, now_millis, on_pool};
 
 /// A pass as stored (with the number of devices registered for it).
@@ -276,6 +277,14 @@ macro_rules! insert_passes_in {
         if !events.is_empty() {
             super::events::append_events!(&mut **$tx, &events, $keep);
         }
+        let created: Vec<WebhookEvent> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                InsertOutcome::Inserted(p) => Some(pass_ref(p).event("pass.created", now, serde_json::json!({}))),
+                _ => None,
+            })
+            .collect();
+        (&mut **$tx).queue_webhook_events(&created, now).await?;
         outcomes
     }};
 }
@@ -472,6 +481,15 @@ impl Store {
                     .await?;
                 enqueue_for_pass(&mut **tx, &expected.id, now).await?;
             }
+            let pass = pass_ref(expected);
+            let mut hooks = Vec::new();
+            if change.is_update {
+                hooks.push(pass.event("pass.updated", now, serde_json::json!({})));
+            }
+            if change.voided && !expected.voided {
+                hooks.push(pass.event("pass.voided", now, serde_json::json!({})));
+            }
+            (**tx).queue_webhook_events(&hooks, now).await?;
             Ok(true)
         });
         drop(turn);
@@ -494,15 +512,23 @@ impl Store {
 
     /// Deletes a pass and (by cascade) its registrations; `false` if there was none.
     pub async fn delete_pass(&self, id: &str) -> Result<bool, StoreError> {
-        let rows = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM passes WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        let now = now_millis();
+        let deleted = in_transaction!(self, tx => async {
+            let gone: Option<PassRef> = sqlx::query_as(
+                "DELETE FROM passes WHERE id = $1 \
+                 RETURNING id, template_id, pass_type_identifier, serial_number",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(pass) = &gone {
+                let event = pass.event("pass.deleted", now, serde_json::json!({}));
+                (**tx).queue_webhook_events(&[event], now).await?;
+            }
+            Ok::<bool, StoreError>(gone.is_some())
+        });
         self.forget_pass_heads([id]);
-        Ok(rows > 0)
+        Ok(deleted)
     }
 
     /// The current value of the update-tag counter.
@@ -534,6 +560,16 @@ async fn finish_insert<DB: sqlx::Database>(
         tx.commit().await?;
     }
     Ok(outcomes)
+}
+
+/// What webhook events say about a stored pass.
+fn pass_ref(p: &PassRecord) -> PassRef {
+    PassRef {
+        id: p.id.clone(),
+        template_id: p.template_id.clone(),
+        pass_type_identifier: p.pass_type_identifier.clone(),
+        serial_number: p.serial_number.clone(),
+    }
 }
 
 /// Unix seconds now.

@@ -16,6 +16,7 @@
 use sqlx::FromRow;
 
 use super::passes::{BUMP_TAG, next_last_modified, push_in_list};
+use super::webhooks::{WebhookEvent, WebhookQueue};
 use super::{Backend, NewEvent, NewTemplate, Store, StoreError, TemplateRecord, now_millis};
 
 /// A rollout as stored.
@@ -164,6 +165,13 @@ macro_rules! step_in {
                 for chunk in ids.chunks(500) {
                     super::outbox::enqueue_for_passes!(&mut **$tx, chunk, $now);
                 }
+                // A retagged pass is `pass.updated` for webhooks, queued with its new tag.
+                let refs = WebhookQueue::pass_refs(&mut **$tx, ids).await?;
+                let hooks: Vec<WebhookEvent> = refs
+                    .iter()
+                    .map(|p| p.event("pass.updated", $now, serde_json::json!({})))
+                    .collect();
+                WebhookQueue::queue_webhook_events(&mut **$tx, &hooks, $now).await?;
                 (StepOutcome::Written, true)
             }
         }

@@ -36,6 +36,15 @@ impl Fixture {
         Self::start_with(s, dir).await
     }
 
+    /// On the database at `url`, with `configure` applied to the settings first.
+    pub async fn start_configured(url: &str, configure: impl FnOnce(&mut passmint::Settings)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.database_url = passmint::config::Secret::new(url);
+        configure(&mut s);
+        Self::start_with(s, dir).await
+    }
+
     /// With settings `s` (its data dir in `dir`); the APNs settings are filled in.
     pub async fn start_with(mut s: passmint::Settings, dir: tempfile::TempDir) -> Self {
         let apns = apns_testserver::TestServer::builder()
