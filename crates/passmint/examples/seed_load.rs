@@ -8,6 +8,11 @@
 //! the wrk scripts can compute them); device `bench-device-<d>` is registered for passes `d`
 //! and `d+1`. Predictable tokens are for this benchmark database only: the server gives real
 //! passes random ones. Prints the template id.
+//!
+//! `BENCH_TEMPLATE_DIR` seeds another template folder than the example store card (with
+//! `BENCH_PAYLOAD_FILE` as every pass's payload), and `BENCH_CERTS_DIR` receives the signing
+//! chain as PEM files (`signer-cert.pem`, `signer-key.pem`, `wwdr.pem`) so the peers in
+//! `bench/peers` sign with the same key.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -69,7 +74,17 @@ async fn main() -> anyhow::Result<()> {
     })?;
     let template_id = uuid::Uuid::new_v4().to_string();
     let sealed = seal_identity(&state.master_key, &template_id, &identity)?;
+    if let Ok(dir) = std::env::var("BENCH_CERTS_DIR") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("signer-cert.pem"), &chain.signer_cert_pem)?;
+        std::fs::write(dir.join("signer-key.pem"), &chain.signer_key_pkcs8_pem)?;
+        std::fs::write(dir.join("wwdr.pem"), &chain.wwdr_pem)?;
+    }
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/storecard.pass");
+    let template_dir = std::env::var("BENCH_TEMPLATE_DIR").map_or(examples.clone(), PathBuf::from);
+    let payload_file =
+        std::env::var("BENCH_PAYLOAD_FILE").map_or_else(|_| examples.join("../payload.json"), PathBuf::from);
     state
         .store
         .insert_template(&NewTemplate {
@@ -78,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
             file_name: "bench.pkpass".into(),
             team_identifier: options.team_identifier.clone(),
             pass_type_identifier: options.pass_type_identifier.clone(),
-            template_zip: zip_dir(&examples)?,
+            template_zip: zip_dir(&template_dir)?,
             signer_cert_der: sealed.signer_cert_der,
             wwdr_der: sealed.wwdr_der,
             signer_key_sealed: sealed.signer_key_sealed,
@@ -89,8 +104,7 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .context("the template just stored is missing")?;
     let url = state.domain.config().web_service_url.clone();
-    let payload: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(examples.join("../payload.json"))?)?;
+    let payload: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&payload_file)?)?;
     let mut ids = Vec::with_capacity(passes);
     let mut rows = Vec::with_capacity(passes);
     for i in 0..passes {

@@ -36,6 +36,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The management API's body validators, compiled from `/openapi.json` at start.
     pub schemas: Arc<api::body::Schemas>,
+    /// The management API's OpenAPI document, as `/openapi.json` serves it.
+    pub openapi: Arc<serde_json::Value>,
     /// `PASSMINT_PUBLIC_URL`, or `http://<bound address>`; no trailing slash.
     pub public_url: String,
     /// The public routes' per-client rate limit (`None`: `PASSMINT_PUBLIC_RATE_LIMIT=off`).
@@ -55,6 +57,8 @@ pub enum LaunchError {
     },
     #[error(transparent)]
     Push(#[from] crate::push::PushError),
+    #[error(transparent)]
+    Webhooks(#[from] crate::webhooks::ClientError),
     #[error("the published API schema does not compile: {0}")]
     Schema(String),
     #[error("server failed: {0}")]
@@ -107,8 +111,7 @@ impl AppState {
                 signed_cache_bytes: settings.signed_cache_bytes,
             },
         );
-        let document =
-            serde_json::to_value(ops::openapi()).map_err(|e| LaunchError::Schema(e.to_string()))?;
+        let document = api::openapi::document();
         let schemas =
             api::body::Schemas::compile(&document, api::BODY_SCHEMAS).map_err(LaunchError::Schema)?;
         Ok(Self {
@@ -118,6 +121,7 @@ impl AppState {
             master_key,
             metrics,
             schemas: Arc::new(schemas),
+            openapi: Arc::new(document),
             public_url,
             rate_limiter: settings_rate_limiter(&settings_limit),
         })
@@ -162,6 +166,24 @@ pub async fn serve(
         },
     )
     .spawn();
+    let rollouts = state.settings.rollout_worker.then(|| {
+        crate::rollout::RolloutWorker::new(
+            state.domain.clone(),
+            crate::rollout::RolloutWorkerConfig {
+                lease: std::time::Duration::from_secs(state.settings.rollout_lease_seconds),
+                batch_size: i64::try_from(state.settings.rollout_batch).unwrap_or(500),
+                ..Default::default()
+            },
+        )
+        .spawn()
+    });
+    let webhooks = crate::webhooks::WebhookWorker::new(
+        state.store.clone(),
+        state.master_key.clone(),
+        state.metrics.clone(),
+        crate::webhooks::WebhookConfig::from_settings(&state.settings),
+    )?
+    .spawn();
     let limits = listener::Limits {
         max_connections: state.settings.max_connections,
         header_read_timeout: state.settings.header_read_timeout,
@@ -180,11 +202,18 @@ pub async fn serve(
     let left = signalled.get().map_or(limits.shutdown_grace, |at: &Instant| {
         limits.shutdown_grace.saturating_sub(at.elapsed())
     });
-    // Requests are done (or cut off): stop the push worker (in-flight pushes finish, the rest
-    // stay queued) in what is left of the grace period, so a stalled APNs connection can't
-    // hold the exit either (a claimed push comes back when its lease runs out).
-    if tokio::time::timeout(left, worker.shutdown()).await.is_err() {
-        tracing::warn!("the push worker did not stop within the grace period; its pushes stay queued");
+    // Requests are done (or cut off): hand the rollout in progress back (the next claimer
+    // resumes at its cursor), then stop the other workers (in-flight sends finish, the rest
+    // stay queued), all in what is left of the grace period, so a stalled APNs or webhook
+    // connection can't hold the exit either (claimed work comes back when its lease runs out).
+    let workers = async {
+        if let Some(rollouts) = rollouts {
+            rollouts.shutdown().await;
+        }
+        tokio::join!(worker.shutdown(), webhooks.shutdown());
+    };
+    if tokio::time::timeout(left, workers).await.is_err() {
+        tracing::warn!("the workers did not stop within the grace period; their work stays queued");
     }
     served?;
     Ok(())

@@ -75,6 +75,21 @@ pub struct Settings {
     pub signed_cache_bytes: u64,
     /// `json` for JSON log lines, anything else for human-readable ones.
     pub log_format: String,
+    /// How long a rollout claim holds without progress before another process takes it over.
+    pub rollout_lease_seconds: u64,
+    /// Passes a rollout re-renders per batch (and per transaction).
+    pub rollout_batch: u64,
+    /// Whether this process runs rollouts (`off`: it serves requests and leaves rollouts to
+    /// the other processes on the same database).
+    pub rollout_worker: bool,
+    /// Webhook delivery (SPEC 10): how long a receiver has to answer.
+    pub webhook_timeout_ms: u64,
+    /// First retry delay of a failed delivery (doubling, with jitter, up to an hour).
+    pub webhook_retry_base_ms: u64,
+    /// How long a failing delivery is retried before it is given up.
+    pub webhook_retry_for_seconds: u64,
+    /// How often the certificate expiry sweep runs.
+    pub webhook_sweep_interval_seconds: u64,
 }
 
 impl Settings {
@@ -137,6 +152,13 @@ pub struct Layer {
     pub template_cache_bytes: Option<u64>,
     pub signed_cache_bytes: Option<u64>,
     pub log_format: Option<String>,
+    pub rollout_lease_seconds: Option<u64>,
+    pub rollout_batch: Option<u64>,
+    pub rollout_worker: Option<String>,
+    pub webhook_timeout_ms: Option<u64>,
+    pub webhook_retry_base_ms: Option<u64>,
+    pub webhook_retry_for_seconds: Option<u64>,
+    pub webhook_sweep_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +232,13 @@ impl Layer {
             template_cache_bytes: bytes("PASSMINT_TEMPLATE_CACHE_BYTES")?,
             signed_cache_bytes: bytes("PASSMINT_SIGNED_CACHE_BYTES")?,
             log_format: get("PASSMINT_LOG_FORMAT"),
+            rollout_lease_seconds: bytes("PASSMINT_ROLLOUT_LEASE_SECONDS")?,
+            rollout_batch: bytes("PASSMINT_ROLLOUT_BATCH")?,
+            rollout_worker: get("PASSMINT_ROLLOUT_WORKER"),
+            webhook_timeout_ms: bytes("PASSMINT_WEBHOOK_TIMEOUT_MS")?,
+            webhook_retry_base_ms: bytes("PASSMINT_WEBHOOK_RETRY_BASE_MS")?,
+            webhook_retry_for_seconds: bytes("PASSMINT_WEBHOOK_RETRY_FOR_SECONDS")?,
+            webhook_sweep_interval_seconds: bytes("PASSMINT_WEBHOOK_SWEEP_INTERVAL_SECONDS")?,
         })
     }
 
@@ -241,6 +270,15 @@ impl Layer {
             template_cache_bytes: other.template_cache_bytes.or(self.template_cache_bytes),
             signed_cache_bytes: other.signed_cache_bytes.or(self.signed_cache_bytes),
             log_format: other.log_format.or(self.log_format),
+            rollout_lease_seconds: other.rollout_lease_seconds.or(self.rollout_lease_seconds),
+            rollout_batch: other.rollout_batch.or(self.rollout_batch),
+            rollout_worker: other.rollout_worker.or(self.rollout_worker),
+            webhook_timeout_ms: other.webhook_timeout_ms.or(self.webhook_timeout_ms),
+            webhook_retry_base_ms: other.webhook_retry_base_ms.or(self.webhook_retry_base_ms),
+            webhook_retry_for_seconds: other.webhook_retry_for_seconds.or(self.webhook_retry_for_seconds),
+            webhook_sweep_interval_seconds: other
+                .webhook_sweep_interval_seconds
+                .or(self.webhook_sweep_interval_seconds),
         }
     }
 
@@ -292,7 +330,34 @@ impl Layer {
                 message,
             })?,
         };
+        let rollout_lease_seconds = self.rollout_lease_seconds.unwrap_or(30);
+        if rollout_lease_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_ROLLOUT_LEASE_SECONDS",
+                message: "must be at least 1".into(),
+            });
+        }
+        let rollout_batch = self.rollout_batch.unwrap_or(500);
+        if !(1..=10_000).contains(&rollout_batch) {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_ROLLOUT_BATCH",
+                message: "must be 1 to 10000".into(),
+            });
+        }
+        let rollout_worker = match self.rollout_worker.as_deref().map(str::trim) {
+            None | Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "PASSMINT_ROLLOUT_WORKER",
+                    message: format!("{other:?}: must be on or off"),
+                });
+            }
+        };
         Ok(Settings {
+            rollout_worker,
+            rollout_lease_seconds,
+            rollout_batch,
             listen,
             data_dir,
             database_url,
@@ -325,6 +390,10 @@ impl Layer {
             template_cache_bytes: self.template_cache_bytes.unwrap_or(256 * 1024 * 1024),
             signed_cache_bytes: self.signed_cache_bytes.unwrap_or(64 * 1024 * 1024),
             log_format: self.log_format.unwrap_or_else(|| "text".into()),
+            webhook_timeout_ms: self.webhook_timeout_ms.unwrap_or(10_000).max(1),
+            webhook_retry_base_ms: self.webhook_retry_base_ms.unwrap_or(10_000).max(1),
+            webhook_retry_for_seconds: self.webhook_retry_for_seconds.unwrap_or(3 * 86_400),
+            webhook_sweep_interval_seconds: self.webhook_sweep_interval_seconds.unwrap_or(86_400).max(1),
         })
     }
 }

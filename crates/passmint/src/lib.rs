@@ -15,8 +15,10 @@ pub mod passkit;
 pub mod private_files;
 pub mod push;
 pub mod ratelimit;
+pub mod rollout;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 pub mod wire;
 
 pub use app::{AppState, LaunchError, launch, serve};

@@ -21,8 +21,19 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Series>>,
     events: Mutex<BTreeMap<String, u64>>,
     push: Mutex<PushStats>,
+    webhooks: Mutex<WebhookStats>,
     /// Passes signed (an RSA signature each); re-downloads of unchanged passes add none.
     signatures: std::sync::atomic::AtomicU64,
+    rollouts: RolloutStats,
+}
+
+/// Rollout worker figures (SPEC 7): batches, passes checked and retagged, rollouts finished.
+#[derive(Default)]
+struct RolloutStats {
+    batches: std::sync::atomic::AtomicU64,
+    checked: std::sync::atomic::AtomicU64,
+    updated: std::sync::atomic::AtomicU64,
+    finished: std::sync::atomic::AtomicU64,
 }
 
 /// Push worker figures (SPEC 4): sent, failed by APNs reason, queue depth, send latency.
@@ -32,6 +43,48 @@ struct PushStats {
     failed: BTreeMap<String, u64>,
     queue_depth: Option<i64>,
     latency: Series,
+}
+
+/// Webhook worker figures (SPEC 10): attempts by outcome, queue depth, oldest queued delivery.
+#[derive(Default)]
+struct WebhookStats {
+    deliveries: BTreeMap<&'static str, u64>,
+    queue: Option<(i64, f64)>,
+}
+
+impl Metrics {
+    /// A delivery attempt ended: `delivered`, `retrying` or `failed` (given up).
+    pub fn count_webhook_delivery(&self, outcome: &'static str) {
+        let mut w = self.webhooks.lock().unwrap_or_else(|e| e.into_inner());
+        *w.deliveries.entry(outcome).or_default() += 1;
+    }
+
+    /// Deliveries queued, and the age in seconds of the oldest one (0 when none).
+    pub fn set_webhook_queue(&self, depth: i64, oldest_age_seconds: f64) {
+        self.webhooks.lock().unwrap_or_else(|e| e.into_inner()).queue = Some((depth, oldest_age_seconds));
+    }
+
+    fn render_webhooks(&self, out: &mut String) {
+        let w = self.webhooks.lock().unwrap_or_else(|e| e.into_inner());
+        out.push_str("# HELP passmint_webhook_deliveries_total Webhook delivery attempts, by outcome.\n");
+        out.push_str("# TYPE passmint_webhook_deliveries_total counter\n");
+        for (outcome, n) in &w.deliveries {
+            let _ = writeln!(
+                out,
+                "passmint_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        if let Some((depth, age)) = w.queue {
+            out.push_str("# HELP passmint_webhook_queue_depth Webhook deliveries waiting in the outbox.\n");
+            out.push_str("# TYPE passmint_webhook_queue_depth gauge\n");
+            let _ = writeln!(out, "passmint_webhook_queue_depth {depth}");
+            out.push_str(
+                "# HELP passmint_webhook_oldest_undelivered_seconds Age of the oldest queued webhook delivery.\n",
+            );
+            out.push_str("# TYPE passmint_webhook_oldest_undelivered_seconds gauge\n");
+            let _ = writeln!(out, "passmint_webhook_oldest_undelivered_seconds {age}");
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -63,6 +116,51 @@ impl Metrics {
 
     pub fn count_signature(&self) {
         self.signatures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One rollout batch committed by this process.
+    pub fn count_rollout_batch(&self, checked: usize, updated: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.rollouts.batches.fetch_add(1, Relaxed);
+        self.rollouts.checked.fetch_add(checked as u64, Relaxed);
+        self.rollouts.updated.fetch_add(updated as u64, Relaxed);
+    }
+
+    /// One rollout finished by this process.
+    pub fn count_rollout_finished(&self) {
+        self.rollouts
+            .finished
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn render_rollouts(&self, out: &mut String) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (name, help, value) in [
+            (
+                "passmint_rollout_batches_total",
+                "Rollout batches committed.",
+                &self.rollouts.batches,
+            ),
+            (
+                "passmint_rollout_passes_checked_total",
+                "Passes checked by rollouts.",
+                &self.rollouts.checked,
+            ),
+            (
+                "passmint_rollout_passes_updated_total",
+                "Passes retagged by rollouts.",
+                &self.rollouts.updated,
+            ),
+            (
+                "passmint_rollouts_finished_total",
+                "Rollouts finished (done).",
+                &self.rollouts.finished,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", value.load(Relaxed));
+        }
     }
 
     pub fn count_push_sent(&self) {
@@ -189,6 +287,8 @@ impl Metrics {
             self.signatures.load(std::sync::atomic::Ordering::Relaxed)
         );
         self.render_push(&mut out);
+        self.render_rollouts(&mut out);
+        self.render_webhooks(&mut out);
         if let Some(templates) = templates {
             out.push_str("# HELP passmint_templates Templates stored.\n");
             out.push_str("# TYPE passmint_templates gauge\n");

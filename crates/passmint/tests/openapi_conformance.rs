@@ -7,7 +7,7 @@
 //! authors recommend: valid pagination cursors (they are signed), a template id, a payload that
 //! fills the template's placeholders, and real signing material for uploads. Ids of things the
 //! run creates come from the document's OpenAPI links. The config is written below, with the
-//! reason for each of its two per-operation settings.
+//! reason for each of its per-operation settings.
 //! `.ci/run` installs schemathesis; without it this test fails and says so.
 mod common;
 
@@ -15,7 +15,7 @@ use std::process::Command;
 
 use common::passes::{Fixture, example_payload};
 use common::server::{ADMIN_TOKEN, BASE, Upload};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn schemathesis() -> Option<std::path::PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -53,8 +53,52 @@ async fn schemathesis_finds_nothing_wrong_with_the_published_api() {
     // Enough of everything for a second page of each list.
     let upload = Upload::valid(&f.chain);
     f.server.create(&upload).await;
+    // Two webhooks, one receiving the passes below on loopback: two pages of deliveries.
+    let receiver = common::receiver::Receiver::start().await;
+    let mut webhook_id = String::new();
+    for events in [json!(["pass.created"]), json!(["template.certificate.expired"])] {
+        let created: Value = f
+            .server
+            .client
+            .post(f.server.at("/v2/webhooks"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "url": receiver.url, "events": events }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if webhook_id.is_empty() {
+            webhook_id = created["id"].as_str().unwrap().to_string();
+        }
+    }
     f.issue(Some("ST-1")).await;
     f.issue(Some("ST-2")).await;
+    receiver.wait_until("two deliveries", |d| d.len() == 2).await;
+    let deliveries_path = format!("/v2/webhooks/{webhook_id}/deliveries");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let log: Value = f
+            .server
+            .get(&deliveries_path)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if log["data"].as_array().is_some_and(|d| d.len() == 2) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries not logged: {log}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let webhooks_cursor = cursor_of(&f, "/v2/webhooks").await;
+    let deliveries_cursor = cursor_of(&f, &deliveries_path).await;
     let templates_cursor = cursor_of(&f, &format!("{BASE}/templates")).await;
     let passes_cursor = cursor_of(&f, &format!("{BASE}/passes")).await;
     let events_cursor = cursor_of(&f, "/v2/events").await;
@@ -97,6 +141,21 @@ parameters = {{ "query.cursor" = {templates_cursor} }}
 include-name = "GET /v2/events"
 parameters = {{ "query.cursor" = {events_cursor} }}
 
+[[operations]]
+include-name = "GET /v2/webhooks"
+parameters = {{ "query.cursor" = {webhooks_cursor} }}
+
+[[operations]]
+include-name = "GET /v2/webhooks/{{id}}/deliveries"
+parameters = {{ "query.cursor" = {deliveries_cursor}, "path.id" = {webhook_id} }}
+
+# A webhook's templateId must name a template that exists and its URL one an HTTP client can
+# parse: JSON Schema can say "a UUID" and "http(s)://host…", not that, so a fuzzed create may be
+# refused with 400 naming the member. Every other check stays on.
+[[operations]]
+include-name = "POST /v2/webhooks"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "413"]
+
 # A template is accepted only as a real pass template .zip whose pass.json Wallet would take:
 # JSON Schema can say "a binary file", not that, so a fuzzed upload is refused with 400 naming
 # what is wrong in it. Every other check stays on.
@@ -116,6 +175,9 @@ phases.coverage.enabled = false
         passes_cursor = toml_str(&passes_cursor),
         templates_cursor = toml_str(&templates_cursor),
         events_cursor = toml_str(&events_cursor),
+        webhooks_cursor = toml_str(&webhooks_cursor),
+        deliveries_cursor = toml_str(&deliveries_cursor),
+        webhook_id = toml_str(&webhook_id),
         template_id = toml_str(&f.template_id),
         payload = inline(&payload),
         team = toml_str(upload.team_identifier.as_deref().unwrap()),

@@ -65,6 +65,24 @@ async fn put_template(f: &Fixture, upload: &Upload) {
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
+    // The PUT answers at once; its rollout brings the passes up to date in the background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let t: Value = f
+            .server
+            .get(&format!("{BASE}/templates/{}", f.template_id))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if t["rollout"]["status"] == "done" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "rollout not done: {t}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 async fn every_kind_of_change_shows_up_in_passes_updated_since_and_queues_a_push(db: &TestDb) {

@@ -14,9 +14,11 @@ pub mod body;
 pub mod error;
 pub mod events;
 pub mod form;
+pub mod openapi;
 pub mod pagination;
 pub mod passes;
 pub mod templates;
+pub mod webhooks;
 
 /// Base path of the pass API.
 pub const BASE: &str = "/v2/credentials/compact/digital-pass/apple";
@@ -25,7 +27,7 @@ pub const BASE: &str = "/v2/credentials/compact/digital-pass/apple";
 const FORM_OVERHEAD_BYTES: u64 = 512 * 1024;
 
 /// The request bodies validated against their published schemas (see `body.rs`).
-pub const BODY_SCHEMAS: &[&str] = &["CreatePass", "ChangePass", "CreatePassBatch"];
+pub const BODY_SCHEMAS: &[&str] = &["CreatePass", "ChangePass", "CreatePassBatch", "CreateWebhook"];
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let body_limit =
@@ -41,9 +43,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
                 .put(templates::replace)
                 .delete(templates::delete),
         )
+        .route(
+            &format!("{BASE}/templates/{{id}}/rollouts/{{rolloutId}}"),
+            get(templates::rollout),
+        )
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/v2/events", get(events::list))
         .merge(passes_router())
+        .merge(webhooks_router())
+}
+
+fn webhooks_router() -> Router<AppState> {
+    Router::new()
+        .route("/v2/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v2/webhooks/{id}",
+            get(webhooks::retrieve).delete(webhooks::delete),
+        )
+        .route("/v2/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .layer(DefaultBodyLimit::max(webhooks::MAX_BODY_BYTES))
 }
 
 fn passes_router() -> Router<AppState> {

@@ -13,8 +13,8 @@ use super::form;
 use super::pagination::PageQuery;
 use super::{audit, path_id, recorded};
 use crate::app::{AppState, RequestId};
-use crate::domain::{self, Operation, TemplateId};
-use crate::store::TemplateRecord;
+use crate::domain::{self, Operation, RolloutId, TemplateId};
+use crate::store::{RolloutRecord, TemplateRecord};
 
 /// Cursor scope of the template list.
 const CURSOR_SCOPE: &str = "templates";
@@ -47,9 +47,64 @@ pub struct TemplateJson {
     pub metadata: TemplateMetadata,
     pub created_at: String,
     pub updated_at: String,
+    /// The latest rollout (SPEC 7); absent for a template never replaced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutJson>,
     /// On create and replace only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warnings: Option<Vec<Warning>>,
+}
+
+/// A template rollout: the passes of a replaced template brought up to date in the background.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutJson {
+    #[schema(format = "uuid")]
+    pub id: String,
+    /// The template revision rolled out (1 is the created template, +1 per replace).
+    pub revision: i64,
+    pub status: RolloutStatus,
+    /// Passes of the template: when the PUT committed while running, those checked once done.
+    pub passes_total: i64,
+    /// Passes looked at so far.
+    pub passes_checked: i64,
+    /// Passes whose rendering changed: each got a new update tag and its devices a push.
+    pub passes_updated: i64,
+    /// Passes that no longer render with the new revision (their payload lacks a value the
+    /// template now uses); they count as updated, and fetching them fails until PATCHed.
+    pub passes_failed: i64,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339; null while running.
+    pub finished_at: Option<String>,
+}
+
+/// `running` until every pass was checked (`done`), or until a newer replace took over
+/// (`superseded`: the newer rollout covers every pass).
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutStatus {
+    Running,
+    Done,
+    Superseded,
+}
+
+fn rollout_json(r: &RolloutRecord) -> RolloutJson {
+    RolloutJson {
+        id: r.id.clone(),
+        revision: r.revision,
+        status: match r.status.as_str() {
+            "done" => RolloutStatus::Done,
+            "superseded" => RolloutStatus::Superseded,
+            _ => RolloutStatus::Running,
+        },
+        passes_total: r.passes_total,
+        passes_checked: r.passes_checked,
+        passes_updated: r.passes_updated,
+        passes_failed: r.passes_failed,
+        started_at: rfc3339_millis(r.started_at),
+        finished_at: r.finished_at.map(rfc3339_millis),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -113,7 +168,11 @@ pub fn rfc3339_millis(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn to_json(record: &TemplateRecord, warnings: Option<Vec<Warning>>) -> TemplateJson {
+fn to_json(
+    record: &TemplateRecord,
+    rollout: Option<&RolloutRecord>,
+    warnings: Option<Vec<Warning>>,
+) -> TemplateJson {
     TemplateJson {
         id: record.id.clone(),
         pass_type: "apple".into(),
@@ -126,6 +185,7 @@ fn to_json(record: &TemplateRecord, warnings: Option<Vec<Warning>>) -> TemplateJ
         },
         created_at: rfc3339_millis(record.created_at),
         updated_at: rfc3339_millis(record.updated_at),
+        rollout: rollout.map(rollout_json),
         warnings,
     }
 }
@@ -174,7 +234,7 @@ pub async fn create(
     let result = async {
         let upload = form::read(multipart_or_400(multipart)?, state.settings.max_template_bytes).await?;
         let (record, warnings) = state.domain.create_template(upload).await?;
-        Ok(to_json(&record, Some(warnings_json(warnings))))
+        Ok(to_json(&record, None, Some(warnings_json(warnings))))
     }
     .await;
     let body = recorded(&state, &audit, result, |t| json!({ "templateId": t.id })).await?;
@@ -208,8 +268,11 @@ pub async fn list(
         let page = query.parse(key, CURSOR_SCOPE)?;
         let mut records = state.domain.list_templates(page.position, page.fetch()).await?;
         let next_cursor = page.next_cursor(&mut records, |r| r.seq, key, CURSOR_SCOPE);
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        let rollouts = state.domain.latest_rollouts(&ids).await?;
+        let latest = |id: &str| rollouts.iter().find(|r| r.template_id == id);
         Ok(TemplateList {
-            data: records.iter().map(|r| to_json(r, None)).collect(),
+            data: records.iter().map(|r| to_json(r, latest(&r.id), None)).collect(),
             next_cursor,
         })
     }
@@ -242,7 +305,9 @@ pub async fn retrieve(
     let audit = audit(Operation::TEMPLATE_RETRIEVE, &request_id);
     let result = async {
         let id = path_id(&raw_id, TemplateId::parse)?;
-        Ok(to_json(&state.domain.template(&id).await?, None))
+        let record = state.domain.template(&id).await?;
+        let rollouts = state.domain.latest_rollouts(&[record.id.as_str()]).await?;
+        Ok(to_json(&record, rollouts.first(), None))
     }
     .await;
     let body = recorded(&state, &audit, result, |t| json!({ "templateId": t.id })).await?;
@@ -262,6 +327,7 @@ pub async fn retrieve(
         (status = 400, description = "Invalid upload or id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such template", body = ErrorBody),
+        (status = 409, description = "passTypeIdentifier or teamIdentifier differs while the template has passes", body = ErrorBody),
         (status = 413, description = "Template larger than PASSMINT_MAX_TEMPLATE_BYTES", body = ErrorBody),
     ),
     security(("bearerAuth" = []))
@@ -278,11 +344,60 @@ pub async fn replace(
         let id = path_id(&raw_id, TemplateId::parse)?;
         // Read the body first so every answer leaves the connection clean.
         let upload = form::read(multipart_or_400(multipart)?, state.settings.max_template_bytes).await?;
-        let (record, warnings) = state.domain.replace_template(&id, upload).await?;
-        Ok(to_json(&record, Some(warnings_json(warnings))))
+        let (record, warnings, rollout) = state
+            .domain
+            .replace_template(&id, upload, request_id.as_str())
+            .await?;
+        Ok(to_json(&record, Some(&rollout), Some(warnings_json(warnings))))
     }
     .await;
     let body = recorded(&state, &audit, result, |t| json!({ "templateId": t.id })).await?;
+    Ok(Json(body))
+}
+
+/// Retrieve one rollout of a template.
+#[utoipa::path(
+    operation_id = "getTemplateRollout",
+    get,
+    path = "/v2/credentials/compact/digital-pass/apple/templates/{id}/rollouts/{rolloutId}",
+    tag = "templates",
+    params(
+        ("id" = String, Path, format = "uuid", description = "Template id"),
+        ("rolloutId" = String, Path, format = "uuid", description = "Rollout id (the template's `rollout.id`)"),
+    ),
+    responses(
+        (status = 200, description = "The rollout", body = RolloutJson),
+        (status = 400, description = "id or rolloutId is not a UUID", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such template, or no such rollout of it", body = ErrorBody),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub async fn rollout(
+    State(state): State<AppState>,
+    _admin: Admin,
+    request_id: RequestId,
+    Path((raw_id, raw_rollout)): Path<(String, String)>,
+) -> Result<Json<RolloutJson>, ApiError> {
+    let audit = audit(Operation::TEMPLATE_ROLLOUT_RETRIEVE, &request_id);
+    let result = async {
+        let id = path_id(&raw_id, TemplateId::parse)?;
+        let rollout_id = RolloutId::parse(&raw_rollout).ok_or_else(|| {
+            ApiError::bad_request(
+                "rolloutId must be a UUID",
+                vec![super::error::Detail::path(
+                    "rolloutId",
+                    "must be a UUID",
+                    &raw_rollout,
+                )],
+            )
+        })?;
+        Ok(rollout_json(
+            &state.domain.rollout(&id, rollout_id.as_str()).await?,
+        ))
+    }
+    .await;
+    let body = recorded(&state, &audit, result, |r| json!({ "rolloutId": r.id })).await?;
     Ok(Json(body))
 }
 

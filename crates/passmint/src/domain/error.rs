@@ -42,6 +42,7 @@ pub enum Missing {
     Template,
     Pass,
     Rollout,
+    Webhook,
 }
 
 impl Missing {
@@ -50,6 +51,7 @@ impl Missing {
             Self::Template => "template",
             Self::Pass => "pass",
             Self::Rollout => "rollout",
+            Self::Webhook => "webhook",
         }
     }
 }

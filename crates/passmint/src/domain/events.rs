@@ -28,6 +28,10 @@ impl Operation {
     pub const TEMPLATE_RETRIEVE: Self = Self::template("CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_RETRIEVE");
     pub const TEMPLATE_UPDATE: Self = Self::template("CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_UPDATE");
     pub const TEMPLATE_DELETE: Self = Self::template("CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_DELETE");
+    /// The end of a rollout (SUCCESS or FAIL only: its start is the PUT's UPDATE event).
+    pub const TEMPLATE_ROLLOUT: Self = Self::template("CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_ROLLOUT");
+    pub const TEMPLATE_ROLLOUT_RETRIEVE: Self =
+        Self::template("CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_ROLLOUT_RETRIEVE");
 
     pub const PASS_CREATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_CREATE");
     pub const PASS_CREATE_BATCH: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_CREATE_BATCH");
@@ -35,6 +39,19 @@ impl Operation {
     pub const PASS_RETRIEVE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_RETRIEVE");
     pub const PASS_UPDATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_UPDATE");
     pub const PASS_DELETE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_DELETE");
+
+    pub const WEBHOOK_CREATE: Self = Self::webhook("WEBHOOK_CREATE");
+    pub const WEBHOOK_RETRIEVE_LIST: Self = Self::webhook("WEBHOOK_RETRIEVE_LIST");
+    pub const WEBHOOK_RETRIEVE: Self = Self::webhook("WEBHOOK_RETRIEVE");
+    pub const WEBHOOK_DELETE: Self = Self::webhook("WEBHOOK_DELETE");
+    pub const WEBHOOK_DELIVERY_RETRIEVE_LIST: Self = Self::webhook("WEBHOOK_DELIVERY_RETRIEVE_LIST");
+
+    const fn webhook(prefix: &'static str) -> Self {
+        Self {
+            prefix,
+            category: "webhook",
+        }
+    }
 
     const fn pass(prefix: &'static str) -> Self {
         Self {
@@ -235,6 +252,18 @@ pub fn new_event(event_type: &str, category: &str, request_id: &str, data: Value
         request_id: request_id.to_string(),
         data: data.to_string(),
     }
+}
+
+/// `op`'s `…_SUCCESS` (or `…_FAIL`) event, stamped now, for work that is not a request (a
+/// rollout's end): written by whoever stores it, then reported through [`Events::committed`].
+pub fn outcome_event(op: Operation, success: bool, request_id: &str, data: Value) -> NewEvent {
+    let phase = if success { Phase::Success } else { Phase::Fail };
+    new_event(
+        &format!("{}_{}", op.prefix, phase.suffix()),
+        op.category,
+        request_id,
+        data,
+    )
 }
 
 /// Event data for a failure: the error's wire code and status, and which parameters were at

@@ -56,6 +56,7 @@ macro_rules! uuid_id {
 
 uuid_id!(TemplateId, "template");
 uuid_id!(PassId, "pass");
+uuid_id!(RolloutId, "rollout");
 
 /// A pass's serial number: 1–128 characters, no `/`, `\` or control characters (it travels in
 /// PassKit URL paths).

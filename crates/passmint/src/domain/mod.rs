@@ -22,15 +22,18 @@ pub mod ids;
 mod passes;
 pub mod registrations;
 pub mod render;
+mod rollouts;
 pub mod signed;
 pub mod signer;
 mod templates;
+pub mod webhooks;
 
 pub use error::{DomainError, Missing, Problem};
 pub use events::{Audit, Events, Operation};
-pub use ids::{PassId, SerialNumber, TemplateId};
+pub use ids::{PassId, RolloutId, SerialNumber, TemplateId};
 pub use passes::{Issued, NewPassSpec, PassPatch, SignedPass};
 pub use registrations::Registration;
+pub use rollouts::StepDone;
 pub use templates::{TemplateUpload, Warning};
 
 use batcher::Batcher;

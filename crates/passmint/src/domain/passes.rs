@@ -430,12 +430,14 @@ impl Domain {
                 content.voided = v;
             }
             let voided = content.voided;
-            let fingerprint = render::fingerprint(template, self.web_service_url.clone(), content).await?;
+            let fingerprint =
+                render::fingerprint(template.clone(), self.web_service_url.clone(), content).await?;
             let change = PassChange {
                 payload,
                 overrides,
                 voided,
                 fingerprint: fingerprint.to_vec(),
+                rendered_revision: template.revision,
                 is_update: pass.fingerprint.as_deref() != Some(fingerprint.as_slice()),
             };
             match self.store.change_pass(&pass, &change).await? {

@@ -1,7 +1,7 @@
 //! Templates (SPEC 2.1): an upload is checked whole (fields, zip, signing material, the
 //! certificate against the identifiers), every problem reported at once; the signing key is
-//! sealed under the master key before it is stored. Replacing a template updates the passes
-//! whose rendering changed.
+//! sealed under the master key before it is stored. Replacing a template stores the new
+//! revision with a rollout (SPEC 7) that brings its passes up to date in the background.
 use bytes::Bytes;
 use pkpass::{Limits, SigningIdentity, SigningMaterial, Template, TemplateError};
 use serde_json::Value;
@@ -9,13 +9,9 @@ use serde_json::Value;
 use super::Domain;
 use super::crypto::MasterKey;
 use super::error::{DomainError, Missing, Problem};
-use super::ids::TemplateId;
-use super::render::{self, PassContent};
+use super::ids::{RolloutId, TemplateId};
 use super::signer::seal_identity;
-use crate::store::{NewTemplate, TemplateRecord};
-
-/// How many passes a template replace re-renders per batch (and per transaction).
-pub const RETAG_BATCH: i64 = 500;
+use crate::store::{NewTemplate, ReplaceOutcome, RolloutRecord, TemplateRecord};
 
 /// A finding that doesn't stop the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,25 +322,52 @@ impl Domain {
         Ok((record, warnings))
     }
 
-    /// Replaces template `id` (every field again), then updates the passes whose rendering
-    /// changed.
+    /// Replaces template `id` (every field again) and starts its rollout, in one transaction;
+    /// returns at once (the rollout runs in the background, see `crate::rollout`). A template
+    /// with passes can't change its pass type or team identifier: Wallet would take the passes
+    /// for other passes, and the installed ones would be orphaned (409 naming the field).
     pub async fn replace_template(
         &self,
         id: &TemplateId,
         upload: TemplateUpload,
-    ) -> Result<(TemplateRecord, Vec<Warning>), DomainError> {
+        request_id: &str,
+    ) -> Result<(TemplateRecord, Vec<Warning>, RolloutRecord), DomainError> {
         self.template(id).await?;
         let (row, warnings) =
             accept_upload(&self.master_key, self.config.max_template_bytes, upload, id).await?;
-        let after = self
-            .store
-            .replace_template(&row)
-            .await?
-            .ok_or(DomainError::NotFound(Missing::Template))?;
-        self.signers.invalidate(id.as_str());
-        let updated = self.retag_template_passes(id).await?;
-        tracing::info!(template_id = %id, updated, "passes updated after template replace");
-        Ok((after, warnings))
+        // Once the upload is accepted the write runs to its end in a task of its own, even if
+        // the client goes away meanwhile (a request future is dropped with its connection).
+        let (domain, template_id, request_id) = (self.clone(), id.clone(), request_id.to_string());
+        let outcome = tokio::spawn(async move {
+            let rollout_id = RolloutId::new();
+            let outcome = domain
+                .store
+                .replace_template_with_rollout(&row, rollout_id.as_str(), &request_id)
+                .await;
+            domain.signers.invalidate(template_id.as_str());
+            outcome
+        })
+        .await??;
+        match outcome {
+            ReplaceOutcome::Replaced { template, rollout } => {
+                tracing::info!(template_id = %id, rollout_id = %rollout.id, passes = rollout.passes_total, "template replaced; rollout started");
+                Ok((*template, warnings, *rollout))
+            }
+            ReplaceOutcome::Missing => Err(DomainError::NotFound(Missing::Template)),
+            ReplaceOutcome::IdentifiersChanged(fields) => Err(DomainError::conflict(
+                "the template has passes, so its identifiers cannot change",
+                fields
+                    .into_iter()
+                    .map(|f| {
+                        Problem::new(
+                            f,
+                            "differs from the stored template's while it has passes (they would be orphaned); \
+                             issue them from a new template instead",
+                        )
+                    })
+                    .collect(),
+            )),
+        }
     }
 
     /// Template `id`.
@@ -371,75 +394,6 @@ impl Domain {
         }
         self.signers.invalidate(id.as_str());
         Ok(())
-    }
-
-    /// After a template replace: walks the template's passes in batches of [`RETAG_BATCH`] by
-    /// `seq` (memory stays bounded however many passes there are), re-renders each batch's
-    /// fingerprints with the new revision (no signing) on the blocking pool, and marks the
-    /// passes whose rendering changed as updated (new tag, later `last_modified`, queued
-    /// pushes) in one transaction per batch. A pure rename changes no fingerprint, so it
-    /// updates and pushes nothing.
-    ///
-    /// A pass that no longer renders under the new template (e.g. a new placeholder its
-    /// payload lacks) is marked updated with an unknown fingerprint, so devices come and fetch
-    /// it; the fetch then fails until the pass is PATCHed with a payload that fits. Returns
-    /// how many passes were updated.
-    async fn retag_template_passes(&self, template_id: &TemplateId) -> Result<u64, DomainError> {
-        let Some(loaded) = self
-            .signers
-            .reload(&self.store, &self.master_key, template_id.as_str())
-            .await?
-        else {
-            return Ok(0);
-        };
-        let mut after = 0;
-        let mut updated = 0u64;
-        loop {
-            let batch = self
-                .store
-                .pass_render_batch(template_id.as_str(), after, RETAG_BATCH)
-                .await?;
-            let Some(last) = batch.last() else { break };
-            after = last.seq;
-            let full = batch.len() as i64 == RETAG_BATCH;
-            let loaded = loaded.clone();
-            let url = self.web_service_url.clone();
-            let changed = tokio::task::spawn_blocking(move || {
-                batch
-                    .into_iter()
-                    .filter_map(|row| {
-                        let fingerprint = PassContent::from_stored(
-                            &row.id,
-                            &row.serial_number,
-                            &row.auth_token,
-                            &row.payload,
-                            &row.overrides,
-                            row.voided,
-                        )
-                        .ok()
-                        .and_then(|content| render::fingerprint_now(&loaded, &url, &content).ok());
-                        match fingerprint {
-                            Some(fp) if row.fingerprint.as_deref() == Some(fp.as_slice()) => None,
-                            Some(fp) => Some((row.id, Some(fp.to_vec()))),
-                            None => {
-                                tracing::warn!(pass_id = %row.id, "pass no longer renders after template replace");
-                                Some((row.id, None))
-                            }
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .await?;
-            updated += changed.len() as u64;
-            self.store.mark_passes_updated(&changed).await?;
-            for (id, _) in &changed {
-                self.signed.forget(id);
-            }
-            if !full {
-                break;
-            }
-        }
-        Ok(updated)
     }
 }
 

@@ -40,6 +40,9 @@ macro_rules! append_events {
                 .await?;
             last_seq = last_seq.max(seqs.into_iter().max().unwrap_or(0));
         }
+        // Webhook deliveries these events stand for (device-side ones included: a registration
+        // is `device.registered`), in the same transaction.
+        $crate::store::webhooks::WebhookQueue::queue_for_events(&mut *$conn, all).await?;
         if last_seq > 0 {
             sqlx::query("DELETE FROM events WHERE seq <= $1")
                 .bind(last_seq - i64::max($keep, 1))

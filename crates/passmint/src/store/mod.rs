@@ -30,17 +30,21 @@ pub mod outbox;
 mod pass_heads;
 mod passes;
 mod registrations;
+mod rollouts;
 mod templates;
 mod tokens;
+pub mod webhooks;
 
 pub use device_records::{DeviceLimits, is_device_side};
 pub use error::StoreError;
 pub use models::*;
 pub use passes::{
-    Atomicity, ChangeOutcome, InsertOutcome, NewPass, PassChange, PassHead, PassRecord, PassRenderRow,
-    unix_secs,
+    Atomicity, ChangeOutcome, InsertOutcome, NewPass, PassChange, PassHead, PassRecord, unix_secs,
 };
 pub use registrations::{NewRegistration, RegisterOutcome};
+pub use rollouts::{
+    ReplaceOutcome, Retag, RolloutClaim, RolloutPass, RolloutRecord, RolloutStep, StepOutcome,
+};
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
@@ -109,6 +113,9 @@ pub struct Store {
     backend: Backend,
     /// Raised after pushes were enqueued, so this process's push worker starts at once.
     push_wakeup: std::sync::Arc<tokio::sync::Notify>,
+    /// Raised after a template replace started a rollout, so this process's rollout worker
+    /// starts at once.
+    rollout_wakeup: std::sync::Arc<tokio::sync::Notify>,
     /// Serialises this process's SQLite writes on the hot paths (see [`Store::write_turn`]).
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Pass heads cached for the device hot path (SQLite only; see `pass_heads.rs`).
@@ -145,7 +152,16 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(Duration::from_secs(5))
+                // Reads come through a shared memory map instead of a pread per page into each
+                // connection's own small cache (the default 2 MB held little of the
+                // registrations' indexes).
+                .pragma("mmap_size", "268435456")
+                .pragma("cache_size", "-16384")
+                // Checkpoints run in the background (`checkpoint_in_background`); this only
+                // bounds the WAL if that task falls behind, so the committing writer rarely
+                // pays for one while holding the write lock.
+                .pragma("wal_autocheckpoint", "8000");
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {
@@ -163,6 +179,7 @@ impl Store {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
+            checkpoint_in_background(pool.clone());
             Backend::Sqlite(pool)
         } else {
             return Err(StoreError::Setup(
@@ -172,6 +189,7 @@ impl Store {
         Ok(Self {
             backend,
             push_wakeup: Default::default(),
+            rollout_wakeup: Default::default(),
             write_turn: Default::default(),
             pass_heads: Default::default(),
             device_limits: DeviceLimits::default(),
@@ -250,6 +268,31 @@ impl Store {
     }
 }
 
+/// How often the WAL is copied back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies the WAL back into the database file every [`CHECKPOINT_EVERY`], off the writers'
+/// path: a PASSIVE checkpoint takes no lock a writer waits for, and one checkpoint of many
+/// commits writes each page once. Ends when the pool is closed.
+fn checkpoint_in_background(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+                if pool.is_closed() {
+                    break;
+                }
+                tracing::debug!(%error, "background checkpoint failed");
+            }
+        }
+    });
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_millis() -> i64 {
     let now = std::time::SystemTime::now()
@@ -295,6 +338,16 @@ fn sqlite_migrator() -> Migrator {
             "device_records",
             include_str!("../../migrations/sqlite/0005_device_records.sql"),
         ),
+        (
+            6,
+            "rollouts",
+            include_str!("../../migrations/sqlite/0006_rollouts.sql"),
+        ),
+        (
+            7,
+            "webhooks",
+            include_str!("../../migrations/sqlite/0007_webhooks.sql"),
+        ),
     ])
 }
 
@@ -315,6 +368,16 @@ fn postgres_migrator() -> Migrator {
             5,
             "device_records",
             include_str!("../../migrations/postgres/0005_device_records.sql"),
+        ),
+        (
+            6,
+            "rollouts",
+            include_str!("../../migrations/postgres/0006_rollouts.sql"),
+        ),
+        (
+            7,
+            "webhooks",
+            include_str!("../../migrations/postgres/0007_webhooks.sql"),
         ),
     ])
 }

@@ -64,6 +64,9 @@ macro_rules! with_on_conflict {
     };
 }
 
+/// The ON CONFLICT clause every enqueue shares (for statements built at run time).
+pub(crate) const ON_CONFLICT: &str = with_on_conflict!("");
+
 const ENQUEUE_FOR_PASS: &str = with_on_conflict!(
     "INSERT INTO push_outbox (push_token, pass_type_identifier, template_id, due_at, created_at, generation) \
      SELECT DISTINCT r.push_token, p.pass_type_identifier, p.template_id, $2, $2, 0 \
@@ -99,6 +102,33 @@ pub async fn enqueue_for_template<C: OutboxConnection + ?Sized>(
         .run_enqueue(ENQUEUE_FOR_TEMPLATE, template_id, now_ms)
         .await?)
 }
+
+/// Queues one push, due at `$now` (Unix ms), for every distinct push token registered for any
+/// of the passes `$ids` (a `&[String]` of passes of one template), in one set-wise statement,
+/// on the open transaction's connection `$conn`. For a rollout batch: the pushes commit with
+/// the batch's retags. A macro so it compiles for both backends' connections.
+macro_rules! enqueue_for_passes {
+    ($conn:expr, $ids:expr, $now:expr) => {{
+        let ids: &[String] = $ids;
+        let now: i64 = $now;
+        let mut q = sqlx::QueryBuilder::new(
+            "INSERT INTO push_outbox (push_token, pass_type_identifier, template_id, due_at, created_at, generation) \
+             SELECT DISTINCT r.push_token, p.pass_type_identifier, p.template_id, ",
+        );
+        q.push_bind(now);
+        q.push(", ");
+        q.push_bind(now);
+        q.push(", 0 FROM registrations r JOIN passes p ON p.id = r.pass_id WHERE r.pass_id IN (");
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.as_str());
+        }
+        list.push_unseparated(") ");
+        q.push($crate::store::outbox::ON_CONFLICT);
+        q.build().persistent(false).execute(&mut *$conn).await?;
+    }};
+}
+pub(crate) use enqueue_for_passes;
 
 impl Store {
     /// Wakes this process's push worker; call after committing a transaction that enqueued
@@ -258,14 +288,19 @@ impl Store {
                         .await?;
                     }
                     PushResult::RemoveRegistrations { not_after_ms } => {
-                        sqlx::query(
+                        let passes: Vec<String> = sqlx::query_scalar(
                             "DELETE FROM registrations WHERE push_token = $1 \
-                             AND pass_type_identifier = $2 AND updated_at <= $3",
+                             AND pass_type_identifier = $2 AND updated_at <= $3 RETURNING pass_id",
                         )
                         .bind(&claim.push_token)
                         .bind(&claim.pass_type_identifier)
                         .bind(*not_after_ms)
-                        .execute(&mut **tx)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                        // A pass whose last device APNs said is gone: pass.uninstalled.
+                        super::webhooks::WebhookQueue::uninstall_if_unregistered(
+                            &mut **tx, &passes, "apns", now_ms,
+                        )
                         .await?;
                     }
                 }

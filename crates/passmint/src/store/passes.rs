@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::FromRow;
 
 use super::outbox::enqueue_for_pass;
+use super::webhooks::{PassRef, WebhookEvent, WebhookQueue};
 use super::{Backend, NewEvent, Store, StoreError, in_transaction, now_millis, on_pool};
 
 /// A pass as stored (with the number of devices registered for it).
@@ -101,6 +102,10 @@ pub struct PassChange {
     pub overrides: String,
     pub voided: bool,
     pub fingerprint: Vec<u8>,
+    /// The template revision `fingerprint` was rendered from; the write is refused (raced)
+    /// unless it is still the template's revision, so a PATCH rendered before a template
+    /// replace can't land after the replace's rollout went past the pass.
+    pub rendered_revision: i64,
     /// The rendered pass differs from before: new tag, new `last_modified`, pushes.
     pub is_update: bool,
 }
@@ -115,19 +120,6 @@ pub enum ChangeOutcome {
     Raced,
 }
 
-/// One pass of a template, as a template replace needs it to re-render.
-#[derive(Debug, Clone, FromRow)]
-pub struct PassRenderRow {
-    pub seq: i64,
-    pub id: String,
-    pub serial_number: String,
-    pub auth_token: String,
-    pub payload: String,
-    pub overrides: String,
-    pub voided: bool,
-    pub fingerprint: Option<Vec<u8>>,
-}
-
 const RECORD_COLUMNS: &str = "p.seq, p.id, p.template_id, p.pass_type_identifier, p.serial_number, \
      p.auth_token, p.payload, p.overrides, p.voided, p.fingerprint, p.update_tag, p.last_modified, \
      p.created_at, p.updated_at, p.version, \
@@ -135,7 +127,7 @@ const RECORD_COLUMNS: &str = "p.seq, p.id, p.template_id, p.pass_type_identifier
      (SELECT t.revision FROM templates t WHERE t.id = p.template_id) AS template_revision";
 
 /// `last_modified` after an update at `now_secs` (bound as `$n`): strictly later than before.
-fn next_last_modified(param: &str) -> String {
+pub(super) fn next_last_modified(param: &str) -> String {
     format!("CASE WHEN last_modified + 1 > {param} THEN last_modified + 1 ELSE {param} END")
 }
 
@@ -145,7 +137,8 @@ fn next_last_modified(param: &str) -> String {
 /// tag `T` can never miss a pass that gets a tag `<= T` later), and taking the counter last
 /// means no writer holds it while waiting for a pass row another writer holds (no deadlock on
 /// PostgreSQL) and a lost compare-and-set never takes a tag at all.
-const BUMP_TAG: &str = "UPDATE counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value";
+pub(super) const BUMP_TAG: &str =
+    "UPDATE counters SET value = value + 1 WHERE name = 'update_tag' RETURNING value";
 
 /// Rows a multi-row insert writes per statement (13 binds a row: far below both backends'
 /// bind limits).
@@ -156,7 +149,7 @@ fn now_secs() -> i64 {
 }
 
 /// Binds `values` as one `IN (...)` list.
-fn push_in_list<'a, DB: sqlx::Database>(
+pub(super) fn push_in_list<'a, DB: sqlx::Database>(
     builder: &mut sqlx::QueryBuilder<DB>,
     values: impl IntoIterator<Item = &'a str>,
 ) where
@@ -212,7 +205,8 @@ macro_rules! insert_passes_in {
         for chunk in todo.chunks(INSERT_CHUNK) {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO passes (id, template_id, pass_type_identifier, serial_number, auth_token, \
-                 payload, overrides, voided, fingerprint, update_tag, last_modified, created_at, updated_at) ",
+                 payload, overrides, voided, fingerprint, fingerprint_revision, update_tag, last_modified, created_at, \
+                 updated_at) ",
             );
             q.push_values(chunk, |mut b, r: &&NewPass| {
                 b.push_bind(&r.id)
@@ -224,6 +218,7 @@ macro_rules! insert_passes_in {
                     .push_bind(&r.overrides)
                     .push_bind(r.voided)
                     .push_bind(&r.fingerprint)
+                    .push_bind(r.template_revision)
                     .push_bind(0_i64)
                     .push_bind(now / 1000)
                     .push_bind(now)
@@ -282,6 +277,14 @@ macro_rules! insert_passes_in {
         if !events.is_empty() {
             super::events::append_events!(&mut **$tx, &events, $keep, $device);
         }
+        let created: Vec<WebhookEvent> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                InsertOutcome::Inserted(p) => Some(pass_ref(p).event("pass.created", now, serde_json::json!({}))),
+                _ => None,
+            })
+            .collect();
+        (&mut **$tx).queue_webhook_events(&created, now).await?;
         outcomes
     }};
 }
@@ -440,9 +443,23 @@ impl Store {
         let now = now_millis();
         let last_modified = next_last_modified("$7");
         let turn = self.write_turn().await;
+        // Held FOR SHARE on PostgreSQL until commit: a template replace waits for this write,
+        // or this write sees the new revision and is retried (see `rendered_revision`).
+        let revision_sql = match self.backend {
+            Backend::Postgres(_) => "SELECT revision FROM templates WHERE id = $1 FOR SHARE",
+            Backend::Sqlite(_) => "SELECT revision FROM templates WHERE id = $1",
+        };
         let applied = in_transaction!(self, tx => async {
+            let revision: Option<i64> = sqlx::query_scalar(revision_sql)
+                .bind(&expected.template_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            if revision != Some(change.rendered_revision) {
+                return Ok::<bool, StoreError>(false);
+            }
             let sql = format!(
                 "UPDATE passes SET payload = $2, overrides = $3, voided = $4, fingerprint = $5, \
+                 fingerprint_revision = $10, \
                  last_modified = CASE WHEN $8 THEN {last_modified} ELSE last_modified END, \
                  updated_at = $6, version = version + 1 \
                  WHERE id = $1 AND version = $9"
@@ -457,11 +474,12 @@ impl Store {
                 .bind(now / 1000)
                 .bind(change.is_update)
                 .bind(expected.version)
+                .bind(change.rendered_revision)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
             if rows == 0 {
-                return Ok::<bool, StoreError>(false);
+                return Ok(false);
             }
             if change.is_update {
                 let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
@@ -472,6 +490,15 @@ impl Store {
                     .await?;
                 enqueue_for_pass(&mut **tx, &expected.id, now).await?;
             }
+            let pass = pass_ref(expected);
+            let mut hooks = Vec::new();
+            if change.is_update {
+                hooks.push(pass.event("pass.updated", now, serde_json::json!({})));
+            }
+            if change.voided && !expected.voided {
+                hooks.push(pass.event("pass.voided", now, serde_json::json!({})));
+            }
+            (**tx).queue_webhook_events(&hooks, now).await?;
             Ok(true)
         });
         drop(turn);
@@ -492,83 +519,25 @@ impl Store {
         })
     }
 
-    /// Up to `limit` passes of template `template_id` after `after_seq`, with what it takes to
-    /// render them (a template replace walks them in batches, never all at once).
-    pub async fn pass_render_batch(
-        &self,
-        template_id: &str,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<PassRenderRow>, StoreError> {
-        let rows = on_pool!(self, pool => {
-            sqlx::query_as::<_, PassRenderRow>(
-                "SELECT seq, id, serial_number, auth_token, payload, overrides, voided, fingerprint \
-                 FROM passes WHERE template_id = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3",
-            )
-            .bind(template_id)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-        })?;
-        Ok(rows)
-    }
-
-    /// Marks the given passes updated (one new tag for all of them, each a later
-    /// `last_modified`) with their new fingerprints, in one transaction that also queues their
-    /// pushes. `None` fingerprints mean "could not render" (see the template replace).
-    pub async fn mark_passes_updated(&self, changed: &[(String, Option<Vec<u8>>)]) -> Result<(), StoreError> {
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let now = now_millis();
-        let sql = format!(
-            "UPDATE passes SET fingerprint = $2, last_modified = {}, updated_at = $4, \
-             version = version + 1 WHERE id = $1",
-            next_last_modified("$3")
-        );
-        let turn = self.write_turn().await;
-        in_transaction!(self, tx => async {
-            for (id, fingerprint) in changed {
-                sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                    .bind(id)
-                    .bind(fingerprint)
-                    .bind(now / 1000)
-                    .bind(now)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            // The counter last (see BUMP_TAG), then the tag on the rows already held.
-            let tag: i64 = sqlx::query_scalar(BUMP_TAG).fetch_one(&mut **tx).await?;
-            for chunk in changed.chunks(INSERT_CHUNK) {
-                let mut q = sqlx::QueryBuilder::new("UPDATE passes SET update_tag = ");
-                q.push_bind(tag);
-                q.push(" WHERE id IN ");
-                push_in_list(&mut q, chunk.iter().map(|(id, _)| id.as_str()));
-                q.build().execute(&mut **tx).await?;
-            }
-            for (id, _) in changed {
-                enqueue_for_pass(&mut **tx, id, now).await?;
-            }
-            Ok::<_, StoreError>(())
-        });
-        drop(turn);
-        self.forget_pass_heads(changed.iter().map(|(id, _)| id.as_str()));
-        self.push_enqueued();
-        Ok(())
-    }
-
     /// Deletes a pass and (by cascade) its registrations; `false` if there was none.
     pub async fn delete_pass(&self, id: &str) -> Result<bool, StoreError> {
-        let rows = on_pool!(self, pool => {
-            sqlx::query("DELETE FROM passes WHERE id = $1")
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?;
+        let now = now_millis();
+        let deleted = in_transaction!(self, tx => async {
+            let gone: Option<PassRef> = sqlx::query_as(
+                "DELETE FROM passes WHERE id = $1 \
+                 RETURNING id, template_id, pass_type_identifier, serial_number",
+            )
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(pass) = &gone {
+                let event = pass.event("pass.deleted", now, serde_json::json!({}));
+                (**tx).queue_webhook_events(&[event], now).await?;
+            }
+            Ok::<bool, StoreError>(gone.is_some())
+        });
         self.forget_pass_heads([id]);
-        Ok(rows > 0)
+        Ok(deleted)
     }
 
     /// The current value of the update-tag counter.
@@ -600,6 +569,16 @@ async fn finish_insert<DB: sqlx::Database>(
         tx.commit().await?;
     }
     Ok(outcomes)
+}
+
+/// What webhook events say about a stored pass.
+fn pass_ref(p: &PassRecord) -> PassRef {
+    PassRef {
+        id: p.id.clone(),
+        template_id: p.template_id.clone(),
+        pass_type_identifier: p.pass_type_identifier.clone(),
+        serial_number: p.serial_number.clone(),
+    }
 }
 
 /// Unix seconds now.

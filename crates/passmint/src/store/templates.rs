@@ -81,22 +81,19 @@ impl Store {
         Ok(record)
     }
 
-    /// Replaces every stored field of template `t.id` and bumps its revision; `None` if there
-    /// is no such template. The caller runs the post-replace hook (pass updates).
+    /// Replaces every stored field of template `t.id`, bumps its revision and starts its
+    /// rollout (see [`Store::replace_template_with_rollout`]); `None` if there is no such
+    /// template, a conflict if it has passes and its identifiers would change.
     pub async fn replace_template(&self, t: &NewTemplate) -> Result<Option<TemplateRecord>, StoreError> {
-        let now = now_millis();
-        let sql = format!(
-            "UPDATE templates SET name = $2, file_name = $3, team_identifier = $4, \
-             pass_type_identifier = $5, template_zip = $6, signer_cert_der = $7, wwdr_der = $8, \
-             signer_key_sealed = $9, certificate_expires_at = $10, revision = revision + 1, \
-             updated_at = $11 WHERE id = $1 RETURNING {RECORD_COLUMNS}"
-        );
-        let record = on_pool!(self, pool => {
-            bind_template(sqlx::query_as::<_, TemplateRecord>(sqlx::AssertSqlSafe(sql)), t, now)
-                .fetch_optional(pool)
-                .await
-        })?;
-        Ok(record)
+        let rollout_id = uuid::Uuid::new_v4().to_string();
+        match self.replace_template_with_rollout(t, &rollout_id, "").await? {
+            super::ReplaceOutcome::Replaced { template, .. } => Ok(Some(*template)),
+            super::ReplaceOutcome::Missing => Ok(None),
+            super::ReplaceOutcome::IdentifiersChanged(fields) => Err(StoreError::Conflict(format!(
+                "the template has passes; {} cannot change",
+                fields.join(", ")
+            ))),
+        }
     }
 
     pub async fn get_template(&self, id: &str) -> Result<Option<TemplateRecord>, StoreError> {

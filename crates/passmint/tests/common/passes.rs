@@ -25,7 +25,7 @@ impl Fixture {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let s = settings(dir.path());
-        Self::with_settings(s, dir).await
+        Self::start_with(s, dir).await
     }
 
     /// On the database at `url`.
@@ -33,10 +33,20 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(dir.path());
         s.database_url = passmint::config::Secret::new(url);
-        Self::with_settings(s, dir).await
+        Self::start_with(s, dir).await
     }
 
-    async fn with_settings(mut s: passmint::Settings, dir: tempfile::TempDir) -> Self {
+    /// On the database at `url`, with `configure` applied to the settings first.
+    pub async fn start_configured(url: &str, configure: impl FnOnce(&mut passmint::Settings)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.database_url = passmint::config::Secret::new(url);
+        configure(&mut s);
+        Self::start_with(s, dir).await
+    }
+
+    /// With settings `s` (its data dir in `dir`); the APNs settings are filled in.
+    pub async fn start_with(mut s: passmint::Settings, dir: tempfile::TempDir) -> Self {
         let apns = apns_testserver::TestServer::builder()
             .accept_any_client_certificate()
             .start()

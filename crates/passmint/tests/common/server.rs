@@ -150,6 +150,16 @@ pub fn chain() -> DevChain {
     pkpass::dev_certs::generate(&SignerOptions::default()).unwrap()
 }
 
+/// A certificate chain for other identifiers.
+pub fn chain_for(pass_type_identifier: &str, team_identifier: &str) -> DevChain {
+    pkpass::dev_certs::generate(&SignerOptions {
+        pass_type_identifier: pass_type_identifier.into(),
+        team_identifier: team_identifier.into(),
+        ..SignerOptions::default()
+    })
+    .unwrap()
+}
+
 pub fn ca() -> DevCa {
     DevCa::generate().unwrap()
 }
