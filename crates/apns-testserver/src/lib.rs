@@ -38,3 +38,5 @@ pub use pki::{IssuedCertificate, TestCa};
 pub use record::{ClientCertificate, RecordedRequest};
 pub use reply::Reply;
 pub use server::{Builder, TestServer};
+/// HTTP/2 error codes, for [`Builder::reset_every`].
+pub use h2::Reason as ResetReason;
