@@ -562,7 +562,7 @@ fn shed(connection: &Connection) -> Option<h2::Reason> {
         Behaviour {
             reset_every: Some((n, reason)),
             ..
-        } if state.streams % n == 0 => Some(reason),
+        } if state.streams.is_multiple_of(n) => Some(reason),
         _ => None,
     };
     if reason.is_some() {

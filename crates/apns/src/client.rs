@@ -19,8 +19,12 @@ use crate::{Credential, DeviceToken, Endpoint, Error, Notification, Outcome, Rea
 /// Error bodies are a few dozen bytes; keep at most this much of anything bigger.
 const MAX_BODY: usize = 16 * 1024;
 
-/// Sends of one push the server refused without processing (resets, GOAWAY) before giving up.
-const MAX_SENDS: usize = 8;
+/// Sends of one push the server refused without processing (resets, GOAWAY) before giving up
+/// (the request timeout usually ends it first). After `PACE_AFTER` of them, each resend waits a
+/// little longer, so a server refusing everything is not hammered.
+const MAX_SENDS: u32 = 64;
+const PACE_AFTER: u32 = 8;
+const PACE_CAP: Duration = Duration::from_millis(500);
 
 /// How often a push waiting for a free stream looks again even without a wake-up: the server
 /// may raise its limit in a SETTINGS frame, which frees no slot of ours.
@@ -50,6 +54,8 @@ struct Inner {
     reconnect: Mutex<Reconnect>,
     connections_opened: AtomicU64,
     next_id: AtomicU64,
+    /// Pushes sent again because the server had not processed them.
+    resent: AtomicU64,
 }
 
 /// The connection-level backoff: after a failed connect, nobody tries again before
@@ -94,7 +100,8 @@ enum Failure {
     /// At or below a GOAWAY's last-stream-id, and the connection closed before the answer:
     /// the server took it; sending it again would be a duplicate.
     TakenBeforeGoaway(h2::Error),
-    /// The connection broke under it: the server may or may not have seen it.
+    /// The connection broke under it, or the server reset it with a code that does not say it
+    /// was left unprocessed: the server may or may not have seen it.
     Lost(h2::Error),
 }
 
@@ -127,6 +134,7 @@ impl Client {
                 reconnect: Mutex::default(),
                 connections_opened: AtomicU64::new(0),
                 next_id: AtomicU64::new(0),
+                resent: AtomicU64::new(0),
             }),
         })
     }
@@ -154,7 +162,13 @@ impl Client {
             None => None,
         };
         let mut lost_once = false;
-        for _ in 0..MAX_SENDS {
+        for sends in 0..MAX_SENDS {
+            if sends > PACE_AFTER {
+                let pause = Duration::from_millis(5 << (sends - PACE_AFTER).min(7)).min(PACE_CAP);
+                if timeout_at(deadline, tokio::time::sleep(pause)).await.is_err() {
+                    return timed_out();
+                }
+            }
             let slot = match timeout_at(deadline, self.slot()).await {
                 Ok(Ok(slot)) => slot,
                 Ok(Err(none)) => return connection_failed(none.problem, none.retry_after),
@@ -178,6 +192,7 @@ impl Client {
                     if gone {
                         self.retire(slot.connection.id);
                     }
+                    self.inner.resent.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%error, connection = slot.connection.id, "APNs did not process the push; sending it again");
                 }
                 Ok(Err(Failure::TakenBeforeGoaway(error))) => {
@@ -186,12 +201,15 @@ impl Client {
                     return Outcome::Delivered { apns_id: None };
                 }
                 Ok(Err(Failure::Lost(error))) => {
-                    state.drain();
-                    self.retire(slot.connection.id);
+                    if !error.is_reset() {
+                        state.drain();
+                        self.retire(slot.connection.id);
+                    }
                     if lost_once {
                         return connection_failed(error.to_string(), None);
                     }
                     lost_once = true;
+                    self.inner.resent.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%error, "APNs connection broke under the push; sending it once more");
                 }
                 Err(_) => {
@@ -223,6 +241,13 @@ impl Client {
     #[must_use]
     pub fn connections_opened(&self) -> u64 {
         self.inner.connections_opened.load(Ordering::Relaxed)
+    }
+
+    /// How many times a push was sent again at once because the server had not processed it
+    /// (reset unanswered, above a GOAWAY's last-stream-id) or the connection broke under it.
+    #[must_use]
+    pub fn resends(&self) -> u64 {
+        self.inner.resent.load(Ordering::Relaxed)
     }
 
     /// How many connections are open and taking new streams now.
@@ -261,11 +286,17 @@ impl Client {
     }
 
     fn connections(&self) -> MutexGuard<'_, Vec<Connection>> {
-        self.inner.connections.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn reconnect(&self) -> MutexGuard<'_, Reconnect> {
-        self.inner.reconnect.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .reconnect
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A free stream on one of the connections, opening one if all are full and the cap
@@ -426,7 +457,6 @@ fn timed_out() -> Outcome {
 }
 
 fn build_request(
-
     uri: &str,
     notification: &Notification,
     authorization: Option<&HeaderValue>,
@@ -472,9 +502,7 @@ async fn exchange(connection: &Connection, request: Request<()>, body: Bytes) ->
         }
     };
     let mut send = connection.send.clone().ready().await.map_err(unsent)?;
-    let (response, mut stream) = send
-        .send_request(request, body.is_empty())
-        .map_err(unsent)?;
+    let (response, mut stream) = send.send_request(request, body.is_empty()).map_err(unsent)?;
     if !body.is_empty() {
         stream
             .send_data(body, true)
@@ -517,14 +545,27 @@ fn after_sending(error: h2::Error, connection: &Connection) -> Failure {
         };
     }
     if error.is_remote() && error.is_reset() {
-        // The server reset the stream without answering: it refused it (REFUSED_STREAM, a
-        // concurrency limit), shed it under load (ENHANCE_YOUR_CALM) or gave up on it.
-        let calm = error.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM);
-        return Failure::Unprocessed {
-            error,
-            calm,
-            gone: false,
-        };
+        match error.reason() {
+            // RFC 9113 8.7: REFUSED_STREAM guarantees the request was not processed.
+            // ENHANCE_YOUR_CALM is how nghttp2-based servers turn away new streams over their
+            // session memory limit, before any handler runs: slow down and send again.
+            Some(h2::Reason::REFUSED_STREAM) => {
+                return Failure::Unprocessed {
+                    error,
+                    calm: false,
+                    gone: false,
+                };
+            }
+            Some(h2::Reason::ENHANCE_YOUR_CALM) => {
+                return Failure::Unprocessed {
+                    error,
+                    calm: true,
+                    gone: false,
+                };
+            }
+            // Any other reset (CANCEL, INTERNAL_ERROR…) may come after the server processed it.
+            _ => return Failure::Lost(error),
+        }
     }
     if connection.state.has_gone_away() || gone_away(&connection.send) {
         return Failure::TakenBeforeGoaway(error);
@@ -537,7 +578,7 @@ fn gone_away(send: &SendRequest<Bytes>) -> bool {
     let mut probe = send.clone();
     let mut gone = false;
     // A fresh handle has no pending stream: `poll_ready` answers at once.
-    let _ = poll_once(|cx| {
+    poll_once(|cx| {
         if let Poll::Ready(Err(e)) = probe.poll_ready(cx) {
             gone = e.is_go_away() && e.is_remote();
         }

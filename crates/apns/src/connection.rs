@@ -94,7 +94,9 @@ impl ConnectionState {
     /// Takes one stream slot if fewer than `limit` are in use.
     pub(crate) fn try_take(&self, limit: usize) -> bool {
         self.in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
             .is_ok()
     }
 
@@ -120,7 +122,9 @@ impl ConnectionState {
         let ceiling = self.ceiling;
         let _ = self
             .calm_limit
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < ceiling).then_some(n + 1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < ceiling).then_some(n + 1)
+            });
     }
 
     fn idle_for(&self) -> Duration {
@@ -217,22 +221,30 @@ impl Connector {
         let state = Arc::new(ConnectionState::new(streams_per_connection.max(1)));
         let flag = state.clone();
         let retire = keepalive.retire.clone();
+        let (ended_tx, ended) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            if let Err(e) = driver.await {
+            let result = driver.await;
+            if let Err(e) = &result {
                 tracing::debug!(connection = id, error = %e, "APNs connection ended");
             }
             flag.alive.store(false, Ordering::Release);
             retire(id);
+            let _ = ended_tx.send(result.err().map(|e| e.to_string()));
         });
         let Some(mut ping_pong) = ping_pong else {
             return Err("h2 gave no PING handle".into());
         };
         // The server's SETTINGS are its first frame: once our PING is answered, h2 knows its
         // SETTINGS_MAX_CONCURRENT_STREAMS, so no push is queued against a guessed limit.
-        ping_pong
-            .ping(h2::Ping::opaque())
-            .await
-            .map_err(|e| format!("HTTP/2 PING after the handshake with {host}:{port}: {e}"))?;
+        if let Err(e) = ping_pong.ping(h2::Ping::opaque()).await {
+            // The connection ended: its driver knows why (a TLS alert refusing our client
+            // certificate arrives here with TLS 1.3).
+            let why = match tokio::time::timeout(Duration::from_secs(1), ended).await {
+                Ok(Ok(Some(problem))) => problem,
+                _ => e.to_string(),
+            };
+            return Err(format!("HTTP/2 connection to {host}:{port}: {why}"));
+        }
         tokio::spawn(keep_alive(id, ping_pong, state.clone(), keepalive));
         tracing::debug!(connection = id, %host, port, "APNs connection opened");
         Ok(Connection { send, id, state })
@@ -252,7 +264,10 @@ async fn keep_alive(id: u64, mut ping_pong: h2::PingPong, state: Arc<ConnectionS
             return;
         }
         if state.idle_for() >= keepalive.idle {
-            tracing::debug!(connection = id, "APNs connection idle; retiring it before the server closes it");
+            tracing::debug!(
+                connection = id,
+                "APNs connection idle; retiring it before the server closes it"
+            );
             state.drain();
             (keepalive.retire)(id);
             return;
@@ -269,7 +284,10 @@ async fn keep_alive(id: u64, mut ping_pong: h2::PingPong, state: Arc<ConnectionS
                 return;
             }
             Err(_) => {
-                tracing::warn!(connection = id, "APNs did not answer a PING in time; using a new connection");
+                tracing::warn!(
+                    connection = id,
+                    "APNs did not answer a PING in time; using a new connection"
+                );
                 state.drain();
                 (keepalive.retire)(id);
                 return;

@@ -151,7 +151,9 @@ mod tests {
         let soon = signer.authorization_at(start + Duration::from_secs(60)).unwrap();
         assert_eq!(soon, first, "re-signed within 20 minutes of the last token");
         signer.invalidate(&soon);
-        let later = signer.authorization_at(start + Duration::from_secs(19 * 60)).unwrap();
+        let later = signer
+            .authorization_at(start + Duration::from_secs(19 * 60))
+            .unwrap();
         assert_eq!(later, first);
         // 20 minutes after it was signed, the expired token is replaced.
         let renewed = signer.authorization_at(start + MIN_REFRESH_INTERVAL).unwrap();
@@ -168,7 +170,12 @@ mod tests {
         let signer = TokenSigner::new(&p8(), "KEY1234567", "TEAM123456").unwrap();
         let start = Instant::now();
         let first = signer.authorization_at(start).unwrap();
-        assert_eq!(signer.authorization_at(start + Duration::from_secs(49 * 60)).unwrap(), first);
+        assert_eq!(
+            signer
+                .authorization_at(start + Duration::from_secs(49 * 60))
+                .unwrap(),
+            first
+        );
         assert_ne!(signer.authorization_at(start + REFRESH_AFTER).unwrap(), first);
     }
 }
