@@ -94,8 +94,10 @@ const reasonOf = (status) =>
 const server = http2.createSecureServer({
   cert: process.env.STANDIN_CERT,
   key: process.env.STANDIN_KEY,
+  // STANDIN_CLIENT_CA: client certificates must chain to it (as APNs requires Apple's);
+  // STANDIN_CLIENT_CERT=any: a certificate is asked for and recorded but not checked.
   ca: process.env.STANDIN_CLIENT_CA || undefined,
-  requestCert: Boolean(process.env.STANDIN_CLIENT_CA),
+  requestCert: Boolean(process.env.STANDIN_CLIENT_CA) || process.env.STANDIN_CLIENT_CERT === 'any',
   rejectUnauthorized: Boolean(process.env.STANDIN_CLIENT_CA),
   ALPNProtocols: ['h2'],
   allowHTTP1: false,
@@ -115,6 +117,7 @@ server.on('session', (session) => {
     dropped: false,
     processed: 0,
     goingAway: false,
+    clientCert: Boolean(session.socket.getPeerCertificate && Object.keys(session.socket.getPeerCertificate() || {}).length),
     idleTimer: null,
   };
   session.standin = s;
@@ -236,7 +239,7 @@ function answer(stream, headers, body) {
     recentByToken.set(token, recent);
   }
   s.processed += 1;
-  records.push({ token, apnsId, status, session: s.id, stream: stream.id, at: Date.now() });
+  records.push({ token, apnsId, status, session: s.id, stream: stream.id, at: Date.now(), clientCert: s.clientCert });
   const responseHeaders = { ':status': status, 'apns-id': apnsId };
   if (status === 200) {
     stream.respond(responseHeaders, { endStream: true });

@@ -30,6 +30,9 @@ pub struct NodeRecord {
     pub stream: u32,
     /// When, in milliseconds since the Unix epoch.
     pub at: i64,
+    /// Whether the connection presented a client certificate.
+    #[serde(rename = "clientCert")]
+    pub client_certificate: bool,
 }
 
 /// The stand-in's counters (see `node/standin.mjs` for each).
@@ -76,7 +79,8 @@ impl NodeStandIn {
     }
 
     /// Starts `node` (or `$APNS_STANDIN_NODE`) with `options` (JSON, see the script), requiring
-    /// client certificates issued by `client_ca_pem` when given.
+    /// client certificates issued by `client_ca_pem` when given, and otherwise asking for one
+    /// and recording whether it came (without checking it).
     ///
     /// # Errors
     /// [`Error::Io`] if Node cannot be started or does not report its ports.
@@ -94,9 +98,10 @@ impl NodeStandIn {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        if let Some(pem) = client_ca_pem {
-            command.env("STANDIN_CLIENT_CA", pem);
-        }
+        match client_ca_pem {
+            Some(pem) => command.env("STANDIN_CLIENT_CA", pem),
+            None => command.env("STANDIN_CLIENT_CERT", "any"),
+        };
         let mut child = command.spawn().map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot start {node} (install nodejs): {e}"))
         })?;
