@@ -225,7 +225,9 @@ function answer(stream, headers, body) {
   let reason = null;
   if (headers[':method'] !== 'POST') [status, reason] = [405, 'MethodNotAllowed'];
   else if (!/^[0-9a-f]{64,200}$/.test(token)) [status, reason] = [400, 'BadDeviceToken'];
-  else if (!headers['apns-topic']) [status, reason] = [400, 'MissingTopic'];
+  // With certificate authentication APNs takes the topic from the certificate (pass-js sends
+  // none); a token-authenticated push must name it.
+  else if (!headers['apns-topic'] && !s.clientCert) [status, reason] = [400, 'MissingTopic'];
   else if (body.length === 0) [status, reason] = [400, 'PayloadEmpty'];
   else if (options.script[token] && options.script[token].length) {
     const next = options.script[token].shift();
@@ -315,6 +317,8 @@ server.listen(Number(process.env.STANDIN_PORT || 0), '127.0.0.1', () => {
   });
 });
 
-// Stop with the parent: when stdin closes (the test process ended), exit.
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+// Started by a test (STANDIN_EXIT_WITH_STDIN): stop with the parent, when stdin closes.
+if (process.env.STANDIN_EXIT_WITH_STDIN) {
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}

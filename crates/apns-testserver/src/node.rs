@@ -94,6 +94,7 @@ impl NodeStandIn {
             .env("STANDIN_CERT", &server.certificate_pem)
             .env("STANDIN_KEY", &server.private_key_pem)
             .env("STANDIN_OPTIONS", options.to_string())
+            .env("STANDIN_EXIT_WITH_STDIN", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
