@@ -3,7 +3,7 @@
 # devices per pass), every pass PATCHed at once through the management API, the pushes going to
 # the independent APNs stand-in (Node's http2, crates/apns-testserver/node/standin.mjs: TLS with
 # client-certificate auth, 1,000 concurrent streams). ROUNDS rounds back to back; in each round,
-# after passmint, pass-js (npm @walletpass/pass-js, its own `pushUpdates` helper, 100 in flight)
+# after passmint, pass-js (npm @walletpass/pass-js 6.9.8, its own `pushUpdates`, 100 in flight)
 # pushes the same tokens to the same stand-in. Release build, SQLite. Prints one table row per
 # round and tool.
 #
@@ -44,7 +44,7 @@ passjs_dir=${BENCH_PASSJS_DIR:-$tmp/passjs}
 if [ ! -d "$passjs_dir/node_modules/@walletpass/pass-js" ]; then
   mkdir -p "$passjs_dir"
   (cd "$passjs_dir" && echo '{"name":"bench","private":true}' > package.json &&
-    npm install --silent --no-audit --no-fund @walletpass/pass-js@7.2.0 >/dev/null)
+    npm install --silent --no-audit --no-fund @walletpass/pass-js@6.9.8 >/dev/null)
 fi
 
 # The stand-in's own CA and server certificate (127.0.0.1).
@@ -70,7 +70,7 @@ SEED_DEVICES_PER_PASS=$per_pass SEED_OUT="$tmp/seed" \
   target/release/examples/seed_load "$PASSMINT_DATA_DIR" "$PASSMINT_PUBLIC_URL" "$passes" >/dev/null
 
 STANDIN_CERT=$(cat "$tmp/server.pem") STANDIN_KEY=$(cat "$tmp/server-key.pem") \
-STANDIN_CLIENT_CA=$(cat "$tmp/seed/wwdr.pem") STANDIN_PORT=$standin_port STANDIN_CONTROL_PORT=$control_port \
+STANDIN_CLIENT_CA=$(cat "$tmp/seed/client-ca.pem") STANDIN_PORT=$standin_port STANDIN_CONTROL_PORT=$control_port \
 STANDIN_OPTIONS=${BENCH_STANDIN_OPTIONS:-'{}'} \
   node crates/apns-testserver/node/standin.mjs > "$tmp/standin.out" 2>"$tmp/standin.err" </dev/null &
 standin_pid=$!

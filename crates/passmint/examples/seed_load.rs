@@ -11,9 +11,9 @@
 //!
 //! For the push fan-out benchmark (`bench/push-fanout.sh`), `SEED_DEVICES_PER_PASS=K` registers
 //! K devices of their own (distinct push tokens) per pass instead, and `SEED_OUT=DIR` writes
-//! `pass-ids.txt`, `push-tokens.txt` and the dev chain (`wwdr.pem`, `signer.pem`,
-//! `signer-key.pem`: the APNs stand-in trusts the WWDR for client certificates, and pass-js
-//! pushes with the same pass type certificate).
+//! `pass-ids.txt`, `push-tokens.txt` and the dev chain (`client-ca.pem`, root and WWDR, which
+//! the APNs stand-in trusts for client certificates; `signer.pem`, `signer-key.pem`, the pass
+//! type certificate pass-js pushes with).
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -176,7 +176,8 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(&out)?;
         std::fs::write(out.join("pass-ids.txt"), ids.join("\n") + "\n")?;
         std::fs::write(out.join("push-tokens.txt"), tokens.join("\n") + "\n")?;
-        std::fs::write(out.join("wwdr.pem"), &chain.wwdr_pem)?;
+        // The APNs stand-in's client CA: root and WWDR (pass-js sends the leaf alone).
+        std::fs::write(out.join("client-ca.pem"), [&chain.root_pem[..], &chain.wwdr_pem[..]].concat())?;
         std::fs::write(out.join("signer.pem"), &chain.signer_cert_pem)?;
         std::fs::write(out.join("signer-key.pem"), &chain.signer_key_pkcs8_pem)?;
     }
