@@ -177,7 +177,10 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(out.join("pass-ids.txt"), ids.join("\n") + "\n")?;
         std::fs::write(out.join("push-tokens.txt"), tokens.join("\n") + "\n")?;
         // The APNs stand-in's client CA: root and WWDR (pass-js sends the leaf alone).
-        std::fs::write(out.join("client-ca.pem"), [&chain.root_pem[..], &chain.wwdr_pem[..]].concat())?;
+        std::fs::write(
+            out.join("client-ca.pem"),
+            [&chain.root_pem[..], &chain.wwdr_pem[..]].concat(),
+        )?;
         std::fs::write(out.join("signer.pem"), &chain.signer_cert_pem)?;
         std::fs::write(out.join("signer-key.pem"), &chain.signer_key_pkcs8_pem)?;
     }
