@@ -27,6 +27,7 @@
 
 mod client_auth;
 mod error;
+mod node;
 mod pki;
 mod record;
 mod reply;
@@ -34,6 +35,9 @@ mod rules;
 mod server;
 
 pub use error::Error;
+/// HTTP/2 error codes, for [`Builder::reset_every`].
+pub use h2::Reason as ResetReason;
+pub use node::{NodeRecord, NodeStandIn, NodeStats};
 pub use pki::{IssuedCertificate, TestCa};
 pub use record::{ClientCertificate, RecordedRequest};
 pub use reply::Reply;

@@ -29,6 +29,21 @@ const MAX_BODY: usize = 64 * 1024;
 pub struct Builder {
     client_auth: ClientAuth,
     max_concurrent_streams: Option<u32>,
+    behaviour: Behaviour,
+}
+
+/// The ways real APNs pushes back, switched on per server.
+#[derive(Clone, Copy, Debug, Default)]
+struct Behaviour {
+    /// More than this many pushes to one token within the window: `429 TooManyRequests`.
+    per_token: Option<(usize, Duration)>,
+    /// A connection without a stream for this long gets a GOAWAY and is closed.
+    idle_timeout: Option<Duration>,
+    /// Every n-th stream is reset unanswered (and unrecorded) with this code.
+    reset_every: Option<(u64, h2::Reason)>,
+    /// A stream arriving while this many are open on its connection is reset with
+    /// `ENHANCE_YOUR_CALM`, unanswered (a session memory limit, as Node's `maxSessionMemory`).
+    calm_above: Option<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +81,37 @@ impl Builder {
         self
     }
 
+    /// Answers `429 TooManyRequests` to a push when `max` pushes to the same device token were
+    /// already accepted within `window`, as APNs does per token.
+    #[must_use]
+    pub fn too_many_requests_per_token(mut self, max: usize, window: Duration) -> Self {
+        self.behaviour.per_token = Some((max, window));
+        self
+    }
+
+    /// Closes connections that had no stream for `idle` (GOAWAY, then close), as APNs does.
+    #[must_use]
+    pub fn idle_timeout(mut self, idle: Duration) -> Self {
+        self.behaviour.idle_timeout = Some(idle);
+        self
+    }
+
+    /// Resets every `n`-th stream (counted over the server) without answering or recording it,
+    /// as an overloaded server sheds work.
+    #[must_use]
+    pub fn reset_every(mut self, n: u64, reason: h2::Reason) -> Self {
+        self.behaviour.reset_every = Some((n.max(1), reason));
+        self
+    }
+
+    /// Resets a stream with `ENHANCE_YOUR_CALM` (unanswered, unrecorded) when `open` streams are
+    /// already open on its connection: a session memory limit below the announced stream limit.
+    #[must_use]
+    pub fn calm_above_open_streams(mut self, open: usize) -> Self {
+        self.behaviour.calm_above = Some(open);
+        self
+    }
+
     /// Generates the CA and server certificate, binds `127.0.0.1:0` and starts serving on the
     /// current Tokio runtime. The server stops when the [`TestServer`] is dropped.
     ///
@@ -81,6 +127,7 @@ impl Builder {
         let (stop, stopped) = watch::channel(());
         let settings = Settings {
             max_concurrent_streams: self.max_concurrent_streams.unwrap_or(1000),
+            behaviour: self.behaviour,
         };
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone(), stopped, settings));
         Ok(TestServer {
@@ -112,6 +159,7 @@ impl Drop for TestServer {
 #[derive(Clone, Copy)]
 struct Settings {
     max_concurrent_streams: u32,
+    behaviour: Behaviour,
 }
 
 #[derive(Default)]
@@ -130,6 +178,15 @@ struct State {
     queue: VecDeque<Reply>,
     per_token: HashMap<String, VecDeque<Reply>>,
     apns_ids: u64,
+    /// Streams received (answered or not), to pick every n-th for a reset.
+    streams: u64,
+    /// Streams reset without an answer (never recorded as requests).
+    resets: u64,
+    /// The most streams open at once on one connection.
+    peak_open_streams: usize,
+    idle_closes: u64,
+    /// Acceptance times of recent pushes per token, for the 429 limit.
+    accepted: HashMap<String, VecDeque<Instant>>,
 }
 
 impl Shared {
@@ -208,6 +265,25 @@ impl TestServer {
     #[must_use]
     pub fn closed_connection_count(&self) -> u64 {
         self.shared.state().closed_connections
+    }
+
+    /// How many streams were reset unanswered (see [`Builder::reset_every`] and
+    /// [`Builder::calm_above_open_streams`]).
+    #[must_use]
+    pub fn reset_count(&self) -> u64 {
+        self.shared.state().resets
+    }
+
+    /// The most streams that were open at once on one connection.
+    #[must_use]
+    pub fn peak_open_streams(&self) -> usize {
+        self.shared.state().peak_open_streams
+    }
+
+    /// How many connections the server closed for idleness.
+    #[must_use]
+    pub fn idle_close_count(&self) -> u64 {
+        self.shared.state().idle_closes
     }
 
     /// How many TLS handshakes failed (untrusted or missing client certificate, no ALPN `h2`…).
@@ -368,6 +444,30 @@ struct Connection {
     client_certificate: Option<ClientCertificate>,
     shared: Arc<Shared>,
     control: mpsc::UnboundedSender<Control>,
+    behaviour: Behaviour,
+    open: std::sync::atomic::AtomicUsize,
+    /// Woken when a stream ends, for the idle timer.
+    idle: Notify,
+}
+
+/// Counts a stream as open on its connection while it lives.
+struct OpenStream(Arc<Connection>);
+
+impl OpenStream {
+    fn new(connection: Arc<Connection>) -> Self {
+        let open = connection.open.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1;
+        let mut state = connection.shared.state();
+        state.peak_open_streams = state.peak_open_streams.max(open);
+        drop(state);
+        Self(connection)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.0.idle.notify_waiters();
+    }
 }
 
 async fn serve_connection(
@@ -410,12 +510,21 @@ async fn serve_connection(
         client_certificate,
         shared,
         control,
+        behaviour: settings.behaviour,
+        open: std::sync::atomic::AtomicUsize::new(0),
+        idle: Notify::new(),
     });
+    let idle_timeout = settings.behaviour.idle_timeout.unwrap_or(Duration::MAX);
+    let far = || Instant::now() + Duration::from_secs(86_400 * 365);
+    let mut idle_at = Instant::now().checked_add(idle_timeout).unwrap_or_else(far);
+    let mut closing = false;
     loop {
+        let ended = connection.idle.notified();
         tokio::select! {
             accepted = h2.accept() => match accepted {
                 Some(Ok((request, respond))) => {
-                    tokio::spawn(handle(request, respond, connection.clone()));
+                    let open = OpenStream::new(connection.clone());
+                    tokio::spawn(handle(request, respond, open));
                 }
                 _ => break,
             },
@@ -424,11 +533,66 @@ async fn serve_connection(
                 Control::Drop => return,
                 Control::GoAway => h2.graceful_shutdown(),
             },
+            () = ended => {}
+            () = tokio::time::sleep_until(idle_at), if !closing => {
+                if connection.open.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                    closing = true;
+                    connection.shared.state().idle_closes += 1;
+                    h2.graceful_shutdown();
+                }
+            }
+        }
+        if connection.open.load(std::sync::atomic::Ordering::Acquire) > 0 {
+            idle_at = Instant::now().checked_add(idle_timeout).unwrap_or_else(far);
         }
     }
 }
 
-async fn handle(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, connection: Arc<Connection>) {
+/// Whether APNs would turn this stream away unanswered: every n-th stream, or one over the
+/// connection's memory limit.
+fn shed(connection: &Connection) -> Option<h2::Reason> {
+    let mut state = connection.shared.state();
+    state.streams += 1;
+    let open = connection.open.load(std::sync::atomic::Ordering::Acquire);
+    let reason = match connection.behaviour {
+        Behaviour {
+            calm_above: Some(limit),
+            ..
+        } if open > limit => Some(h2::Reason::ENHANCE_YOUR_CALM),
+        Behaviour {
+            reset_every: Some((n, reason)),
+            ..
+        } if state.streams.is_multiple_of(n) => Some(reason),
+        _ => None,
+    };
+    if reason.is_some() {
+        state.resets += 1;
+    }
+    reason
+}
+
+/// `429 TooManyRequests` when the token already had its share of pushes in the window.
+fn too_many(state: &mut State, behaviour: &Behaviour, token: &str) -> Option<Reply> {
+    let (max, window) = behaviour.per_token?;
+    let now = Instant::now();
+    let recent = state.accepted.entry(token.to_owned()).or_default();
+    while recent.front().is_some_and(|t| now.duration_since(*t) > window) {
+        recent.pop_front();
+    }
+    if recent.len() >= max {
+        return Some(Reply::status(429, "TooManyRequests"));
+    }
+    recent.push_back(now);
+    None
+}
+
+async fn handle(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, open: OpenStream) {
+    let connection = &open.0;
+    if let Some(reason) = shed(connection) {
+        respond.send_reset(reason);
+        connection.shared.changed.notify_waiters();
+        return;
+    }
     let (parts, mut received) = request.into_parts();
     let mut body = BytesMut::new();
     while let Some(chunk) = received.data().await {
@@ -457,6 +621,7 @@ async fn handle(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, 
                 .get_mut(&token)
                 .and_then(VecDeque::pop_front)
                 .or_else(|| state.queue.pop_front())
+                .or_else(|| too_many(&mut state, &connection.behaviour, &token))
                 .unwrap_or(Reply::Success)
         });
         state.apns_ids += 1;

@@ -1,7 +1,8 @@
 //! Opening one HTTP/2-over-TLS connection to APNs.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -9,6 +10,7 @@ use rustls::ClientConfig;
 use rustls::client::ResolvesClientCert;
 use rustls::sign::CertifiedKey;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use crate::credential::{Auth, Credential, provider};
@@ -27,18 +29,124 @@ pub(crate) struct Connector {
     endpoint: Endpoint,
 }
 
-/// A live HTTP/2 connection: a handle to open streams on, and whether its driver task still runs.
+/// A live HTTP/2 connection: a handle to open streams on, and what the client knows about it.
 #[derive(Clone)]
 pub(crate) struct Connection {
     pub(crate) send: SendRequest<Bytes>,
     pub(crate) id: u64,
-    alive: Arc<AtomicBool>,
+    pub(crate) state: Arc<ConnectionState>,
 }
 
-impl Connection {
-    pub(crate) fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
+/// What every user of one connection shares: whether it still runs, whether it is winding
+/// down, how many of our streams are open on it, and our own stream cap after the server asked
+/// us to calm down.
+pub(crate) struct ConnectionState {
+    alive: AtomicBool,
+    draining: AtomicBool,
+    /// The server sent a GOAWAY (seen through one of our streams).
+    goaway: AtomicBool,
+    in_flight: AtomicUsize,
+    /// Lowered on `ENHANCE_YOUR_CALM`, raised back one stream per answer.
+    calm_limit: AtomicUsize,
+    /// Configured streams-per-connection cap (the ceiling `calm_limit` grows back to).
+    ceiling: usize,
+    last_used: Mutex<Instant>,
+}
+
+impl ConnectionState {
+    fn new(ceiling: usize) -> Self {
+        Self {
+            alive: AtomicBool::new(true),
+            draining: AtomicBool::new(false),
+            goaway: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            calm_limit: AtomicUsize::new(ceiling),
+            ceiling,
+            last_used: Mutex::new(Instant::now()),
+        }
     }
+
+    /// Whether the driver still runs and nothing said to stop using it.
+    pub(crate) fn usable(&self) -> bool {
+        self.alive.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
+    }
+
+    /// No new streams on it (GOAWAY seen, idle, a request timed out); open ones finish.
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// A GOAWAY arrived: no new streams; the streams at or below its last-stream-id are the
+    /// server's to answer.
+    pub(crate) fn went_away(&self) {
+        self.goaway.store(true, Ordering::Release);
+        self.drain();
+    }
+
+    pub(crate) fn has_gone_away(&self) -> bool {
+        self.goaway.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Takes one stream slot if fewer than `limit` are in use.
+    pub(crate) fn try_take(&self, limit: usize) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub(crate) fn release(&self) {
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        *self.last_used.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    /// Our cap for this connection: the configured one, lowered while the server is overloaded.
+    pub(crate) fn own_limit(&self) -> usize {
+        self.calm_limit.load(Ordering::Acquire)
+    }
+
+    /// The server said `ENHANCE_YOUR_CALM` (or shed a stream): halve what we keep in flight.
+    pub(crate) fn calm_down(&self) {
+        let _ = self
+            .calm_limit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some((n / 2).max(1)));
+    }
+
+    /// An answer came back: grow the cap again, one stream at a time (additive increase).
+    pub(crate) fn answered(&self) {
+        let ceiling = self.ceiling;
+        let _ = self
+            .calm_limit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < ceiling).then_some(n + 1)
+            });
+    }
+
+    fn idle_for(&self) -> Duration {
+        if self.in_flight() > 0 {
+            return Duration::ZERO;
+        }
+        self.last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+    }
+}
+
+/// How a connection keeps itself healthy: PING every `interval` (a dead peer is noticed within
+/// `timeout`), and retire it after `idle` without a stream, before the server's idle close.
+#[derive(Clone)]
+pub(crate) struct Keepalive {
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) idle: Duration,
+    /// Called with the connection id when it should no longer be handed out.
+    pub(crate) retire: Arc<dyn Fn(u64) + Send + Sync>,
 }
 
 /// Presents the same certificate whatever the server asks for: APNs trusts Apple's own CA and
@@ -78,7 +186,12 @@ impl Connector {
 
     /// TCP connect, TLS handshake (ALPN `h2`), HTTP/2 handshake; spawns the connection driver.
     /// The caller bounds the time this takes.
-    pub(crate) async fn connect(&self, id: u64) -> Result<Connection, String> {
+    pub(crate) async fn connect(
+        &self,
+        id: u64,
+        streams_per_connection: usize,
+        keepalive: Keepalive,
+    ) -> Result<Connection, String> {
         let (host, port) = (&*self.endpoint.host, self.endpoint.port);
         let tcp = TcpStream::connect((host, port))
             .await
@@ -103,16 +216,83 @@ impl Connector {
             .handshake::<_, Bytes>(tls)
             .await
             .map_err(|e| format!("HTTP/2 handshake with {host}:{port}: {e}"))?;
-        let alive = Arc::new(AtomicBool::new(true));
-        let flag = alive.clone();
+        let mut driver = driver;
+        let ping_pong = driver.ping_pong();
+        let state = Arc::new(ConnectionState::new(streams_per_connection.max(1)));
+        let flag = state.clone();
+        let retire = keepalive.retire.clone();
+        let (ended_tx, ended) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
-            if let Err(e) = driver.await {
+            let result = driver.await;
+            if let Err(e) = &result {
                 tracing::debug!(connection = id, error = %e, "APNs connection ended");
             }
-            flag.store(false, Ordering::Release);
+            flag.alive.store(false, Ordering::Release);
+            retire(id);
+            let _ = ended_tx.send(result.err().map(|e| e.to_string()));
         });
+        let Some(mut ping_pong) = ping_pong else {
+            return Err("h2 gave no PING handle".into());
+        };
+        // The server's SETTINGS are its first frame: once our PING is answered, h2 knows its
+        // SETTINGS_MAX_CONCURRENT_STREAMS, so no push is queued against a guessed limit.
+        if let Err(e) = ping_pong.ping(h2::Ping::opaque()).await {
+            // The connection ended: its driver knows why (a TLS alert refusing our client
+            // certificate arrives here with TLS 1.3).
+            let why = match tokio::time::timeout(Duration::from_secs(1), ended).await {
+                Ok(Ok(Some(problem))) => problem,
+                _ => e.to_string(),
+            };
+            return Err(format!("HTTP/2 connection to {host}:{port}: {why}"));
+        }
+        tokio::spawn(keep_alive(id, ping_pong, state.clone(), keepalive));
         tracing::debug!(connection = id, %host, port, "APNs connection opened");
-        Ok(Connection { send, id, alive })
+        Ok(Connection { send, id, state })
+    }
+}
+
+/// PINGs the server while the connection is in use and retires it once it has been idle for
+/// `keepalive.idle`: a connection the server is about to close for idleness is replaced by a
+/// fresh one on the next push instead of racing the server's GOAWAY.
+async fn keep_alive(id: u64, mut ping_pong: h2::PingPong, state: Arc<ConnectionState>, keepalive: Keepalive) {
+    let mut next_ping = Instant::now() + keepalive.interval;
+    loop {
+        let idle_left = keepalive.idle.saturating_sub(state.idle_for());
+        let wake = next_ping.min(Instant::now() + idle_left);
+        tokio::time::sleep_until(wake).await;
+        if !state.usable() {
+            return;
+        }
+        if state.idle_for() >= keepalive.idle {
+            tracing::debug!(
+                connection = id,
+                "APNs connection idle; retiring it before the server closes it"
+            );
+            state.drain();
+            (keepalive.retire)(id);
+            return;
+        }
+        if Instant::now() < next_ping {
+            continue;
+        }
+        match tokio::time::timeout(keepalive.timeout, ping_pong.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_pong)) => next_ping = Instant::now() + keepalive.interval,
+            Ok(Err(e)) => {
+                tracing::debug!(connection = id, error = %e, "APNs PING failed");
+                state.drain();
+                (keepalive.retire)(id);
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    connection = id,
+                    "APNs did not answer a PING in time; using a new connection"
+                );
+                state.drain();
+                (keepalive.retire)(id);
+                return;
+            }
+        }
     }
 }
 

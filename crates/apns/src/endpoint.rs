@@ -15,6 +15,14 @@ pub const SANDBOX_URL: &str = "https://api.sandbox.push.apple.com";
 
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A large fan-out spreads over a few connections; APNs itself suggests several.
+const DEFAULT_MAX_CONNECTIONS: usize = 4;
+/// APNs announces 500-1,500; never keep more than this in flight on one connection anyway.
+const DEFAULT_STREAMS_PER_CONNECTION: usize = 1000;
+const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(10);
+/// Retire a connection unused this long, before APNs closes it for idleness.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// An APNs server and the settings shared by every client talking to it. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -28,6 +36,11 @@ pub struct Endpoint {
     pub(crate) roots: Arc<RootCertStore>,
     pub(crate) request_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) streams_per_connection: usize,
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
 }
 
 impl Endpoint {
@@ -79,6 +92,11 @@ impl Endpoint {
             roots: Arc::new(roots),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            streams_per_connection: DEFAULT_STREAMS_PER_CONNECTION,
+            ping_interval: DEFAULT_PING_INTERVAL,
+            ping_timeout: DEFAULT_PING_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         })
     }
 
@@ -117,6 +135,39 @@ impl Endpoint {
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// At most this many HTTP/2 connections per credential (default 4, at least 1). A second one
+    /// opens only when every open one is at its stream limit.
+    #[must_use]
+    pub fn with_max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// At most this many streams in flight on one connection (default 1,000, at least 1), on top
+    /// of the server's `SETTINGS_MAX_CONCURRENT_STREAMS`, whichever is lower.
+    #[must_use]
+    pub fn with_streams_per_connection(mut self, streams: usize) -> Self {
+        self.streams_per_connection = streams.max(1);
+        self
+    }
+
+    /// HTTP/2 PING every `interval` (default 60 s); a connection whose PING is not answered
+    /// within `timeout` (default 10 s) is replaced.
+    #[must_use]
+    pub fn with_ping(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.ping_interval = interval;
+        self.ping_timeout = timeout;
+        self
+    }
+
+    /// A connection without a stream for this long (default 5 minutes) is closed by the client,
+    /// so the next push opens a fresh one instead of meeting the server's idle close.
+    #[must_use]
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = idle;
         self
     }
 

@@ -13,6 +13,12 @@
 //! `BENCH_PAYLOAD_FILE` as every pass's payload), and `BENCH_CERTS_DIR` receives the signing
 //! chain as PEM files (`signer-cert.pem`, `signer-key.pem`, `wwdr.pem`) so the peers in
 //! `bench/peers` sign with the same key.
+//!
+//! For the push fan-out benchmark (`bench/push-fanout.sh`), `SEED_DEVICES_PER_PASS=K` registers
+//! K devices of their own (distinct push tokens) per pass instead, and `SEED_OUT=DIR` writes
+//! `pass-ids.txt`, `push-tokens.txt` and the dev chain (`client-ca.pem`, root and WWDR, which
+//! the APNs stand-in trusts for client certificates; `signer.pem`, `signer-key.pem`, the pass
+//! type certificate pass-js pushes with).
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -137,15 +143,60 @@ async fn main() -> anyhow::Result<()> {
             .insert_passes(chunk, Atomicity::AllOrNothing, |_, _| Vec::new(), 1)
             .await?;
     }
-    for d in 0..passes {
-        let device = format!("bench-device-{d}");
-        let token = hex::encode(openssl::sha::sha256(device.as_bytes()));
-        for pass in [d, (d + 1) % passes] {
-            state
-                .store
-                .register_device(&device, &ids[pass], &options.pass_type_identifier, &token, 1000)
-                .await?;
+    let per_pass: Option<usize> = std::env::var("SEED_DEVICES_PER_PASS")
+        .ok()
+        .map(|v| v.parse())
+        .transpose()
+        .context("SEED_DEVICES_PER_PASS must be a number")?;
+    let mut tokens = Vec::new();
+    if let Some(per_pass) = per_pass {
+        let mut batch = Vec::with_capacity(1000);
+        let mut now = 1000;
+        for (p, id) in ids.iter().enumerate() {
+            for d in 0..per_pass {
+                let device = format!("fanout-device-{p}-{d}");
+                let token = hex::encode(openssl::sha::sha256(device.as_bytes()));
+                tokens.push(token.clone());
+                batch.push(passmint::store::NewRegistration {
+                    device,
+                    pass_id: id.clone(),
+                    pass_type_identifier: options.pass_type_identifier.clone(),
+                    push_token: token,
+                });
+            }
+            if batch.len() >= 1000 || p + 1 == ids.len() {
+                now += 1;
+                state
+                    .store
+                    .register_devices(&batch, 1000, |_, _| None, 1000, now)
+                    .await?;
+                batch.clear();
+            }
         }
+    } else {
+        for d in 0..passes {
+            let device = format!("bench-device-{d}");
+            let token = hex::encode(openssl::sha::sha256(device.as_bytes()));
+            for pass in [d, (d + 1) % passes] {
+                state
+                    .store
+                    .register_device(&device, &ids[pass], &options.pass_type_identifier, &token, 1000)
+                    .await?;
+            }
+        }
+    }
+    if let Ok(out) = std::env::var("SEED_OUT") {
+        let out = PathBuf::from(out);
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join("pass-ids.txt"), ids.join("\n") + "\n")?;
+        std::fs::write(out.join("push-tokens.txt"), tokens.join("\n") + "\n")?;
+        // The APNs stand-in's client CA: root and WWDR (pass-js sends the leaf alone).
+        std::fs::write(
+            out.join("client-ca.pem"),
+            [&chain.root_pem[..], &chain.wwdr_pem[..]].concat(),
+        )?;
+        std::fs::write(out.join("signer.pem"), &chain.signer_cert_pem)?;
+        std::fs::write(out.join("signer-key.pem"), &chain.signer_key_pkcs8_pem)?;
     }
     state.store.close().await;
     println!("{template_id}");

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apns_testserver::{Reply, TestServer};
+use apns_testserver::{NodeStandIn, Reply, TestServer};
 use common::db::TestDb;
 use passmint::domain::crypto::MasterKey;
 use passmint::domain::signer::seal_identity;
@@ -17,6 +17,7 @@ use passmint::store::outbox::{self, PushResult};
 use passmint::store::{Backend, NewTemplate, Store, now_millis};
 use pkpass::SigningIdentity;
 use pkpass::dev_certs::SignerOptions;
+use serde_json::json;
 
 const TOPIC: &str = "pass.com.example.test";
 const WAIT: Duration = Duration::from_secs(20);
@@ -54,6 +55,8 @@ struct Fixture {
     template_id: String,
     cert_der: Vec<u8>,
     apns: TestServer,
+    /// The independent APNs stand-in (Node), when the test uses it instead of `apns`.
+    node: Option<NodeStandIn>,
     ca_file: tempfile::NamedTempFile,
     serial: std::sync::atomic::AtomicU32,
 }
@@ -115,9 +118,29 @@ impl Fixture {
             template_id,
             cert_der,
             apns,
+            node: None,
             ca_file,
             serial: Default::default(),
         }
+    }
+
+    /// A fixture whose worker talks to the Node stand-in started with `options`.
+    async fn with_node(db: &TestDb, options: serde_json::Value) -> Self {
+        let mut f = Self::new(db).await;
+        let node = NodeStandIn::start(&options, None).await.unwrap();
+        std::fs::write(f.ca_file.path(), node.ca_pem()).unwrap();
+        f.node = Some(node);
+        f
+    }
+
+    fn node(&self) -> &NodeStandIn {
+        self.node.as_ref().expect("a Node stand-in")
+    }
+
+    fn url(&self) -> String {
+        self.node
+            .as_ref()
+            .map_or_else(|| self.apns.url(), NodeStandIn::url)
     }
 
     fn endpoint_for(&self, url: &str) -> apns::Endpoint {
@@ -139,7 +162,7 @@ impl Fixture {
     }
 
     fn worker(&self) -> WorkerHandle {
-        self.worker_on(&self.store, &self.apns.url(), fast())
+        self.worker_on(&self.store, &self.url(), fast())
     }
 
     async fn add_pass(&self) -> String {
@@ -320,14 +343,16 @@ async fn retries_after_500_503_429_and_a_dropped_connection(db: &TestDb) {
     f.apns.reply(Reply::status(500, "InternalServerError"));
     f.apns.reply(Reply::status(503, "ServiceUnavailable"));
     f.apns.reply(Reply::status(429, "TooManyRequests"));
+    // A connection dropped under a push is sent again at once; dropped twice, it is a failure.
+    f.apns.reply(Reply::DropConnection);
     f.apns.reply(Reply::DropConnection);
     f.enqueue_pass(&pass).await;
     let worker = f.worker();
-    let requests = f.apns.wait_for_requests(5, WAIT).await.unwrap();
+    let requests = f.apns.wait_for_requests(6, WAIT).await.unwrap();
     f.wait_for_empty_queue().await;
     worker.shutdown().await;
-    assert_eq!(f.apns.request_count(), 5, "four failures, then one delivery");
-    assert_eq!(requests[4].reply, Reply::Success);
+    assert_eq!(f.apns.request_count(), 6, "four failures, then one delivery");
+    assert_eq!(requests[5].reply, Reply::Success);
     assert!(f.apns.connection_count() >= 2, "reconnected after the drop");
     let fails = f.events_of("APNS_PUSH_FAIL").await;
     let reasons: BTreeSet<String> = fails
@@ -627,6 +652,159 @@ async fn honours_the_retry_after_of_a_429(db: &TestDb) {
     assert_eq!(f.apns.request_count(), 1);
 }
 
+/// Failure events by reason.
+fn failure_reasons(fails: &[serde_json::Value]) -> HashMap<String, usize> {
+    let mut reasons = HashMap::new();
+    for e in fails {
+        *reasons
+            .entry(e["reason"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    reasons
+}
+
+/// Against the Node stand-in pushing back in every way at once: each token gets exactly one
+/// accepted push, nothing fails for connection reasons, nothing waits in the outbox.
+async fn a_fan_out_against_an_apns_that_pushes_back_sends_each_token_once(db: &TestDb) {
+    let bad: Vec<String> = (0..5u32).map(|n| token(90_000 + n)).collect();
+    let script: serde_json::Map<String, serde_json::Value> = bad
+        .iter()
+        .map(|t| (t.clone(), json!([{ "status": 400, "reason": "BadDeviceToken" }])))
+        .collect();
+    let f = Fixture::with_node(
+        db,
+        json!({
+            "script": script,
+            "dropOnReject": true,
+            "goawayEvery": 400,
+            "resetRate": 0.02,
+            "calmAboveOpen": 300,
+            "seed": 7,
+        }),
+    )
+    .await;
+    let now = now_millis();
+    // 300 passes with 4 devices each, plus the five tokens APNs calls bad.
+    let mut good = Vec::new();
+    for p in 0..300u32 {
+        let pass = f.add_pass().await;
+        for d in 0..4u32 {
+            let t = token(10_000 + p * 4 + d);
+            f.register(&pass, &format!("device-{p}-{d}"), &t, now).await;
+            good.push(t);
+        }
+        if let Some(t) = bad.get(p as usize) {
+            f.register(&pass, &format!("bad-{p}"), t, now).await;
+        }
+    }
+    assert_eq!(f.enqueue_template().await, 1205);
+    let worker = f.worker();
+    f.wait_for_empty_queue().await;
+    worker.shutdown().await;
+
+    let records = f.node().records().await.unwrap();
+    let mut accepted: HashMap<&str, usize> = HashMap::new();
+    for r in records.iter().filter(|r| r.status == 200) {
+        *accepted.entry(&r.token).or_default() += 1;
+    }
+    assert_eq!(accepted.len(), good.len(), "every device pushed");
+    assert!(accepted.values().all(|&n| n == 1), "a token was pushed twice");
+    assert!(
+        records.iter().all(|r| r.client_certificate),
+        "certificate authentication"
+    );
+    let stats = f.node().stats().await.unwrap();
+    assert_eq!(stats.violations, 0, "over the stream limit: {stats:?}");
+    assert_eq!(stats.received, 1205, "nothing processed twice: {stats:?}");
+    assert!(
+        stats.goaways >= 1 && stats.resets >= 1 && stats.limit_drops >= 1,
+        "{stats:?}"
+    );
+    let reasons = failure_reasons(&f.events_of("APNS_PUSH_FAIL").await);
+    assert_eq!(reasons.get("BadDeviceToken"), Some(&5), "{reasons:?}");
+    assert_eq!(reasons.len(), 1, "no connection errors or timeouts: {reasons:?}");
+    for t in &bad {
+        assert_eq!(f.registrations_for(t).await, 0);
+    }
+}
+
+/// A 429 for one token backs off that token only; the rest of the fan-out is not slowed or
+/// failed, and the 429'd token is delivered once the server lets it through.
+async fn a_429_for_one_token_is_retried_without_touching_the_others(db: &TestDb) {
+    // One accepted push per token for as long as the test runs, until the limit is lifted.
+    let f = Fixture::with_node(db, json!({ "tokenLimit": { "max": 1, "windowMs": 600_000 } })).await;
+    let now = now_millis();
+    let hot = f.add_pass().await;
+    f.register(&hot, "hot", &token(1), now).await;
+    for n in 0..200u32 {
+        let pass = f.add_pass().await;
+        f.register(&pass, &format!("device-{n}"), &token(100 + n), now)
+            .await;
+    }
+    f.enqueue_pass(&hot).await;
+    let worker = f.worker();
+    f.wait_for_empty_queue().await;
+    // The same token again, together with 200 others: only it meets the limit.
+    f.enqueue_template().await;
+    f.node()
+        .wait_until(WAIT, "the 429 and the others", |s| s.received >= 202)
+        .await
+        .unwrap();
+    f.node()
+        .set_options(&json!({ "tokenLimit": { "max": 0, "windowMs": 0 } }))
+        .await
+        .unwrap();
+    f.wait_for_empty_queue().await;
+    worker.shutdown().await;
+    let records = f.node().records().await.unwrap();
+    let hot_token = token(1);
+    let hot_answers: Vec<u16> = records
+        .iter()
+        .filter(|r| r.token == hot_token)
+        .map(|r| r.status)
+        .collect();
+    assert!(hot_answers.contains(&429), "{hot_answers:?}");
+    assert_eq!(
+        hot_answers.iter().filter(|s| **s == 200).count(),
+        2,
+        "one accepted push per update: {hot_answers:?}"
+    );
+    let others: Vec<_> = records.iter().filter(|r| r.token != hot_token).collect();
+    assert_eq!(others.len(), 200, "each other token once");
+    assert!(others.iter().all(|r| r.status == 200));
+    let reasons = failure_reasons(&f.events_of("APNS_PUSH_FAIL").await);
+    assert_eq!(
+        reasons.keys().collect::<Vec<_>>(),
+        ["TooManyRequests"],
+        "{reasons:?}"
+    );
+}
+
+/// Connections closed by the server for idleness (GOAWAY) cost no push a failure.
+async fn an_idle_close_between_updates_costs_no_failure(db: &TestDb) {
+    let f = Fixture::with_node(db, json!({ "idleTimeoutMs": 100 })).await;
+    let pass = f.add_pass().await;
+    f.register(&pass, "device", &token(3), now_millis()).await;
+    f.enqueue_pass(&pass).await;
+    let worker = f.worker();
+    f.wait_for_empty_queue().await;
+    f.node()
+        .wait_until(WAIT, "the idle close", |s| {
+            s.idle_closes >= 1 && s.sessions_closed >= 1
+        })
+        .await
+        .unwrap();
+    f.enqueue_pass(&pass).await;
+    f.node()
+        .wait_until(WAIT, "the second push", |s| s.accepted >= 2)
+        .await
+        .unwrap();
+    f.wait_for_empty_queue().await;
+    worker.shutdown().await;
+    assert!(f.events_of("APNS_PUSH_FAIL").await.is_empty());
+    assert_eq!(f.node().stats().await.unwrap().sessions, 2);
+}
+
 on_both_backends! {
     sends_one_push_per_registered_token_with_topic_body_and_certificate => sends_one_push_per_registered_token_with_topic_body_and_certificate;
     retries_after_500_503_429_and_a_dropped_connection => retries_after_500_503_429_and_a_dropped_connection;
@@ -639,4 +817,7 @@ on_both_backends! {
     two_workers_sharing_a_database_send_every_token_exactly_once => two_workers_sharing_a_database_send_every_token_exactly_once;
     shutdown_leaves_unsent_pushes_queued => shutdown_leaves_unsent_pushes_queued;
     honours_the_retry_after_of_a_429 => honours_the_retry_after_of_a_429;
+    a_fan_out_against_an_apns_that_pushes_back_sends_each_token_once => a_fan_out_against_an_apns_that_pushes_back_sends_each_token_once;
+    a_429_for_one_token_is_retried_without_touching_the_others => a_429_for_one_token_is_retried_without_touching_the_others;
+    an_idle_close_between_updates_costs_no_failure => an_idle_close_between_updates_costs_no_failure;
 }

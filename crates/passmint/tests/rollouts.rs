@@ -686,3 +686,55 @@ async fn a_rollout_killed_with_sigkill_resumes_after_a_restart_and_pushes_every_
         db.drop_db().await;
     }
 }
+
+#[tokio::test]
+async fn a_rollout_tells_webhooks_of_each_retagged_pass_and_of_its_end() {
+    on_both("rollout_webhooks", |url| async move {
+        let f = fixture(url.as_deref(), 7, true).await;
+        let receiver = common::receiver::Receiver::start().await;
+        let created = f
+            .server
+            .client
+            .post(f.server.at("/v2/webhooks"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({
+                "url": receiver.url,
+                "events": ["pass.updated", "template.rollout.completed"],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        issue_batch(&f.server.client, &f.server.url, &f.template_id, 30).await;
+        let path = format!("{BASE}/templates/{}", f.template_id);
+        let form = upload_with_org(&f, "Rolled Coffee").form();
+        let put = f.server.put_form(&path, form).send().await.unwrap();
+        assert_eq!(put.status(), 200);
+        let rollout = wait_for_done(&f.server.client, &f.server.url, &f.template_id).await;
+        assert_eq!(rollout["passesUpdated"], 30, "{rollout}");
+        let got = receiver
+            .wait_until("30 pass.updated and the rollout's end", |d| {
+                d.iter().filter(|d| d.event_type() == "pass.updated").count() == 30
+                    && d.iter().any(|d| d.event_type() == "template.rollout.completed")
+            })
+            .await;
+        let passes: BTreeSet<String> = got
+            .iter()
+            .filter(|d| d.event_type() == "pass.updated")
+            .map(|d| d.body["data"]["passId"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(passes.len(), 30, "one pass.updated per retagged pass");
+        let end = got
+            .iter()
+            .find(|d| d.event_type() == "template.rollout.completed")
+            .unwrap();
+        assert_eq!(
+            end.body["data"]["templateId"],
+            f.template_id.as_str(),
+            "{}",
+            end.body
+        );
+        receiver.stop();
+    })
+    .await;
+}

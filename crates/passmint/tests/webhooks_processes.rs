@@ -47,6 +47,7 @@ fn serve(dir: &Path, url: &str) -> (Child, String) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("serve printed no address");
 }
 

@@ -98,6 +98,8 @@ struct Shared {
     in_flight: Mutex<HashMap<String, usize>>,
     /// Raised when a delivery finishes: a webhook that was at its limit has room again.
     freed: tokio::sync::Notify,
+    /// The webhooks as last listed, and when.
+    listed: Mutex<Option<(Instant, Vec<(String, Target)>)>>,
 }
 
 /// The webhook worker. [`WebhookWorker::spawn`] starts it; [`WebhookHandle::shutdown`] stops it.
@@ -152,6 +154,7 @@ impl WebhookWorker {
                 targets: Mutex::default(),
                 in_flight: Mutex::default(),
                 freed: tokio::sync::Notify::new(),
+                listed: Mutex::default(),
             }),
         })
     }
@@ -249,7 +252,7 @@ async fn claim_round(
     finished_tx: &mpsc::Sender<Finished>,
 ) -> Result<usize, crate::store::StoreError> {
     let config = &shared.config;
-    let targets = refresh_targets(shared).await?;
+    let targets = current_targets(shared).await?;
     let lease_ms = millis(config.lease);
     let mut claimed = 0;
     for (webhook_id, target) in targets {
@@ -258,7 +261,9 @@ async fn claim_round(
             .per_webhook
             .saturating_sub(busy)
             .min(slots.available_permits());
-        if room == 0 {
+        // Claim in chunks, not one row per finished delivery: a webhook with deliveries in
+        // flight waits until a quarter of its slots are free.
+        if room == 0 || (busy > 0 && room < config.per_webhook.div_ceil(4)) {
             continue;
         }
         let claims = shared
@@ -303,6 +308,25 @@ async fn claim_round(
         }
     }
     Ok(claimed)
+}
+
+/// How long the list of webhooks is used before it is read again (a new webhook's first
+/// delivery waits at most this long; a deleted one's rows are gone with it).
+const TARGETS_TTL: Duration = Duration::from_secs(1);
+
+/// The webhooks, read again once [`TARGETS_TTL`] has passed.
+async fn current_targets(shared: &Shared) -> Result<Vec<(String, Target)>, crate::store::StoreError> {
+    {
+        let cached = lock(&shared.listed);
+        if let Some((at, targets)) = &*cached
+            && at.elapsed() < TARGETS_TTL
+        {
+            return Ok(targets.clone());
+        }
+    }
+    let targets = refresh_targets(shared).await?;
+    *lock(&shared.listed) = Some((Instant::now(), targets.clone()));
+    Ok(targets)
 }
 
 /// The current webhooks, with their secrets unsealed once each.
