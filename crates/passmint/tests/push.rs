@@ -279,13 +279,18 @@ impl Fixture {
         }
     }
 
+    /// The data of every event of `event_type`, once per occurrence: push outcomes are device
+    /// records, where repeats of one failure share a record with a `count`.
     async fn events_of(&self, event_type: &str) -> Vec<serde_json::Value> {
         self.store
             .list_events(Some(event_type), None, 10_000)
             .await
             .unwrap()
             .into_iter()
-            .map(|e| serde_json::from_str(&e.data).unwrap())
+            .flat_map(|e| {
+                let data: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+                std::iter::repeat_n(data, usize::try_from(e.count).unwrap())
+            })
             .collect()
     }
 }
