@@ -208,8 +208,12 @@ impl PreparedTemplate {
         self.render_json(input).map(|(pass, _)| Value::Object(pass))
     }
 
-    /// The rendered, checked pass.json and the rendered text of each dynamic strings file.
-    fn render_json(&self, input: &RenderInput<'_>) -> Result<(Map<String, Value>, Vec<String>), RenderError> {
+    /// The rendered, checked pass.json and the rendered text of each `pass.strings` file that
+    /// holds placeholders (public so the fuzz targets can check what rendering writes).
+    pub fn render_json(
+        &self,
+        input: &RenderInput<'_>,
+    ) -> Result<(Map<String, Value>, Vec<String>), RenderError> {
         let mut invalid = Vec::new();
         let overrides = match input.overrides {
             Value::Null => None,

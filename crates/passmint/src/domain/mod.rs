@@ -31,7 +31,7 @@ pub use events::{Audit, Events, Operation};
 pub use ids::{PassId, SerialNumber, TemplateId};
 pub use passes::{Issued, NewPassSpec, PassPatch, SignedPass};
 pub use registrations::Registration;
-pub use templates::{TemplateUpload, Warning};
+pub use templates::{ContentCheck, TemplateUpload, Warning, check_content, check_fields};
 
 use batcher::Batcher;
 use crypto::MasterKey;
