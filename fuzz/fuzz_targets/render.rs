@@ -25,7 +25,7 @@ fn templates() -> &'static [PreparedTemplate] {
             .expect("the example pass.json");
         let icon = std::fs::read(passmint_fuzz::repo_root().join("examples/storecard.pass/icon.png"))
             .expect("the example icon");
-        let strings_text = "/* placeholders in strings */\n\"MEMBER\" = \"{{ member.name }} ({{member.tier}})\";\n\"TERMS\" = \"{{ points }} points, {{ balance }}\";\n";
+        let strings_text = "/* placeholders in strings, and in a comment: {{ member.id }} */\n// {{ member.tier }}\n\"MEMBER\" = \"{{ member.name }} ({{member.tier}})\";\n\"TERMS\" = \"{{ points }} points, {{ balance }}\";\n";
         let files: Vec<(&str, Vec<u8>)> = vec![
             ("pass.json", pass),
             ("icon.png", icon),
