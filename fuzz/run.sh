@@ -3,6 +3,7 @@
 #
 #   fuzz/run.sh ci [SECONDS]     build, then each target for SECONDS (default 20) on its corpus
 #   fuzz/run.sh long RUNS [T..]  each target (or just T..) for RUNS executions; prints the figures
+#                                (PASSMINT_FUZZ_MAX_SECONDS caps each target's time as well)
 #
 # New inputs found go to a scratch folder, not into fuzz/corpus (what is in git stays small);
 # a crash fails the run and leaves its input in fuzz/artifacts/<target>/.
@@ -58,7 +59,7 @@ case "$mode" in
     nice -n 19 "${build[@]}"
     for t in "${targets[@]}"; do
       echo "== $t: $runs runs ($(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
-      run "$t" -runs="$runs"
+      run "$t" -runs="$runs" -max_total_time="${PASSMINT_FUZZ_MAX_SECONDS:-0}"
     done
     ;;
   *)

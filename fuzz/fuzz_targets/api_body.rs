@@ -27,7 +27,9 @@ fn check<T: DeserializeOwned>(name: &str, body: &[u8]) {
     if let Err(e) = s.parse::<T>(name, Ok(Bytes::copy_from_slice(body)), usize::MAX) {
         assert!(e.status.is_client_error(), "status {}", e.status);
     }
-    let Ok(value) = serde_json::from_slice::<Value>(body) else { return };
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
     let details = s.validate(name, &value).expect("the schema is compiled");
     if details.is_empty()
         && let Err(e) = serde_json::from_value::<T>(value)
@@ -37,7 +39,9 @@ fn check<T: DeserializeOwned>(name: &str, body: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, body)) = data.split_first() else { return };
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
     match pick % 3 {
         0 => check::<CreatePass>("CreatePass", body),
         1 => check::<CreatePassBatch>("CreatePassBatch", body),

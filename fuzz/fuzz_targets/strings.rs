@@ -1,5 +1,5 @@
 //! `.lproj/pass.strings` bytes: decoding (UTF-8 / UTF-16 with a BOM) and parsing must never
-//! panic; and what the renderer writes into a strings file must read back as written:
+//! panic; comments are found where the parser finds them; and what the renderer writes into a strings file must read back as written:
 //! an escaped value parses back to itself, and encoded text decodes back to itself.
 #![no_main]
 
@@ -8,7 +8,18 @@ use pkpass::strings::{self, Encoding};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((text, _)) = strings::decode(data) {
-        let _ = strings::parse(&text);
+        let parsed = strings::parse(&text);
+        // The renderer leaves comments alone: it must see them exactly where the parser does.
+        let pieces = strings::split_comments(&text);
+        assert_eq!(pieces.iter().map(|(p, _)| *p).collect::<String>(), text);
+        if let Ok(entries) = parsed {
+            let blanked: String = pieces.iter().map(|&(p, c)| if c { " " } else { p }).collect();
+            assert_eq!(
+                strings::parse(&blanked),
+                Ok(entries),
+                "comments split differently"
+            );
+        }
     }
 
     // The same bytes as a value the renderer inserts.
