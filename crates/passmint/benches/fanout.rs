@@ -123,7 +123,7 @@ async fn bench() {
             signer_cert_der: sealed.signer_cert_der,
             wwdr_der: sealed.wwdr_der,
             signer_key_sealed: sealed.signer_key_sealed,
-            certificate_expires_at: identity.expires_at(),
+            certificate_expires_at: identity.expires_at().unwrap_or(0),
         })
         .await
         .expect("template");

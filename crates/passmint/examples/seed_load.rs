@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
             signer_cert_der: sealed.signer_cert_der,
             wwdr_der: sealed.wwdr_der,
             signer_key_sealed: sealed.signer_key_sealed,
-            certificate_expires_at: identity.expires_at(),
+            certificate_expires_at: identity.expires_at().unwrap_or(0),
         })
         .await?;
     let loaded = load_template(&state.store, &state.master_key, &template_id)

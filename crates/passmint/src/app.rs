@@ -16,8 +16,11 @@ use crate::api;
 use crate::config::Settings;
 use crate::domain::crypto::{CryptoError, MasterKey};
 use crate::domain::{Domain, DomainConfig};
+use crate::listener;
+use crate::logtext;
 use crate::metrics::Metrics;
 use crate::ops;
+use crate::ratelimit::RateLimiter;
 use crate::store::{Store, StoreError};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -37,6 +40,8 @@ pub struct AppState {
     pub openapi: Arc<serde_json::Value>,
     /// `PASSMINT_PUBLIC_URL`, or `http://<bound address>`; no trailing slash.
     pub public_url: String,
+    /// The public routes' per-client rate limit (`None`: `PASSMINT_PUBLIC_RATE_LIMIT=off`).
+    pub rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,15 +69,22 @@ impl AppState {
     /// Creates the data dir, loads (or creates) the master key, opens the database and applies
     /// its migrations. `bound` is where the server listens (for the default public URL).
     pub async fn prepare(settings: Settings, bound: SocketAddr) -> Result<Self, LaunchError> {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|source| LaunchError::DataDir {
-            path: settings.data_dir.clone(),
-            source,
+        crate::private_files::create_private_dir(&settings.data_dir).map_err(|source| {
+            LaunchError::DataDir {
+                path: settings.data_dir.clone(),
+                source,
+            }
         })?;
         let master_key = MasterKey::load_or_create(
             settings.master_key.as_ref().map(|s| s.expose()),
             &settings.data_dir,
         )?;
-        let store = Store::connect(settings.database_url.expose()).await?;
+        let store = Store::connect(settings.database_url.expose())
+            .await?
+            .with_device_limits(crate::store::DeviceLimits {
+                records: settings.max_device_records,
+                bytes: settings.max_device_record_bytes,
+            });
         let public_url = settings
             .public_url
             .clone()
@@ -85,6 +97,7 @@ impl AppState {
             );
         }
         let metrics = Arc::new(Metrics::default());
+        let settings_limit = settings.public_rate_limit;
         let domain = Domain::start(
             store.clone(),
             master_key.clone(),
@@ -110,8 +123,13 @@ impl AppState {
             schemas: Arc::new(schemas),
             openapi: Arc::new(document),
             public_url,
+            rate_limiter: settings_rate_limiter(&settings_limit),
         })
     }
+}
+
+fn settings_rate_limiter(limit: &Option<crate::config::RateLimit>) -> Option<Arc<RateLimiter>> {
+    limit.map(|l| Arc::new(RateLimiter::new(l)))
 }
 
 /// The full router: management API, operations endpoints, request ids, metrics and logs.
@@ -166,15 +184,37 @@ pub async fn serve(
         crate::webhooks::WebhookConfig::from_settings(&state.settings),
     )?
     .spawn();
+    let limits = listener::Limits {
+        max_connections: state.settings.max_connections,
+        header_read_timeout: state.settings.header_read_timeout,
+        idle_timeout: state.settings.idle_timeout,
+        shutdown_grace: state.settings.shutdown_grace,
+    };
     let app = router(state);
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    // Requests are done: hand the rollout in progress back (the next claimer resumes at its
-    // cursor), then stop the other workers (in-flight sends finish, the rest stay queued).
-    if let Some(rollouts) = rollouts {
-        rollouts.shutdown().await;
+    // One deadline for the whole shutdown, counted from the signal.
+    let signalled = Arc::new(std::sync::OnceLock::new());
+    let mark = signalled.clone();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = mark.set(Instant::now());
+    };
+    let served = listener::serve(listener, app, limits, shutdown).await;
+    let left = signalled.get().map_or(limits.shutdown_grace, |at: &Instant| {
+        limits.shutdown_grace.saturating_sub(at.elapsed())
+    });
+    // Requests are done (or cut off): hand the rollout in progress back (the next claimer
+    // resumes at its cursor), then stop the other workers (in-flight sends finish, the rest
+    // stay queued), all in what is left of the grace period, so a stalled APNs or webhook
+    // connection can't hold the exit either (claimed work comes back when its lease runs out).
+    let workers = async {
+        if let Some(rollouts) = rollouts {
+            rollouts.shutdown().await;
+        }
+        tokio::join!(worker.shutdown(), webhooks.shutdown());
+    };
+    if tokio::time::timeout(left, workers).await.is_err() {
+        tracing::warn!("the workers did not stop within the grace period; their work stays queued");
     }
-    worker.shutdown().await;
-    webhooks.shutdown().await;
     served?;
     Ok(())
 }
@@ -225,25 +265,91 @@ fn sane_request_id(value: &HeaderValue) -> Option<&str> {
     ok.then_some(text)
 }
 
-/// Request id, structured log line and metrics for every request.
+/// Methods counted by name in the metrics; any other is `OTHER` (labels only from known
+/// values, so made-up methods can't grow `/metrics`).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
+/// The management API (bearer auth), which the public rate limit leaves alone.
+fn is_management(path: &str) -> bool {
+    path.starts_with("/v2/")
+}
+
+/// Request id, rate limit, time limit, structured log line and metrics for every request.
+///
+/// The client's `x-request-id` is adopted only on a management request with a valid admin
+/// token; anonymous requests get a fresh id (the client's value is only logged, escaped), so
+/// no one can file device-side records under a management request's id.
 async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id: Arc<str> = request
+    let path = request.uri().path().to_string();
+    let management = is_management(&path);
+    let client_id = request
         .headers()
         .get(&REQUEST_ID)
         .and_then(sane_request_id)
-        .map_or_else(|| uuid::Uuid::new_v4().to_string().into(), Into::into);
+        .map(str::to_string);
+    let adopt = match &client_id {
+        Some(_) if management => api::auth::is_admin(&state, request.headers())
+            .await
+            .unwrap_or(false),
+        _ => false,
+    };
+    let id: Arc<str> = match (adopt, &client_id) {
+        (true, Some(client)) => client.as_str().into(),
+        _ => uuid::Uuid::new_v4().to_string().into(),
+    };
     request.extensions_mut().insert(RequestId(id.clone()));
-    let method = request.method().as_str().to_string();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let span = tracing::info_span!("request", request_id = %id, %method, %route);
-    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let span = match (&client_id, adopt) {
+        (Some(client), false) => tracing::info_span!(
+            "request", request_id = %id, method, %route, client_request_id = %logtext::escape(client)
+        ),
+        _ => tracing::info_span!("request", request_id = %id, method, %route),
+    };
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let limited = match (&state.rate_limiter, peer) {
+        (Some(limiter), Some(peer)) if !management => limiter.check(peer).err(),
+        _ => None,
+    };
+    let mut response = if let Some(wait) = limited {
+        too_many_requests(wait)
+    } else {
+        let limit = state.settings.request_timeout;
+        match tokio::time::timeout(
+            limit,
+            tracing::Instrument::instrument(next.run(request), span.clone()),
+        )
+        .await
+        {
+            Ok(response) => response,
+            Err(_) if management => api::error::ApiError::timed_out(limit.as_secs()).into_response(),
+            Err(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        }
+    };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    state.metrics.observe_request(&method, &route, status, elapsed);
+    state.metrics.observe_request(method, &route, status, elapsed);
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -255,4 +361,14 @@ async fn edge(State(state): State<AppState>, mut request: Request, next: Next) -
         response.headers_mut().insert(REQUEST_ID, value);
     }
     response.into_response()
+}
+
+/// 429 with `Retry-After` in whole seconds (at least one).
+fn too_many_requests(wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    (
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        [(axum::http::header::RETRY_AFTER, seconds.max(1).to_string())],
+    )
+        .into_response()
 }

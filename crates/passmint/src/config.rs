@@ -6,6 +6,7 @@
 //! settings without touching the process environment.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -51,8 +52,23 @@ pub struct Settings {
     pub max_template_bytes: u64,
     /// How many events are kept (the oldest are pruned).
     pub max_events: i64,
-    /// How many device log messages are kept.
-    pub max_device_logs: i64,
+    /// How many device-side records (device logs, failed device authentications, push
+    /// outcomes) are kept, at most.
+    pub max_device_records: i64,
+    /// Bytes of device-side records kept, at most, all together.
+    pub max_device_record_bytes: i64,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// How long a connection may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// The longest a request may take, body included.
+    pub request_timeout: Duration,
+    /// A connection on which nothing moved for this long (no request in flight) is closed.
+    pub idle_timeout: Duration,
+    /// After SIGTERM/SIGINT, how long connections get to finish before they are cut off.
+    pub shutdown_grace: Duration,
+    /// Per-client-address limit of the public routes; `None` is `off`.
+    pub public_rate_limit: Option<RateLimit>,
     /// Bytes of restored templates (prepared files + decrypted signer) kept in memory.
     pub template_cache_bytes: u64,
     /// Bytes of passes' signed files kept in memory, so re-downloads cost no signature.
@@ -125,6 +141,14 @@ pub struct Layer {
     pub max_template_bytes: Option<u64>,
     pub max_events: Option<i64>,
     pub max_device_logs: Option<i64>,
+    pub max_device_records: Option<i64>,
+    pub max_device_record_bytes: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub header_read_timeout_seconds: Option<u64>,
+    pub request_timeout_seconds: Option<u64>,
+    pub idle_timeout_seconds: Option<u64>,
+    pub shutdown_grace_seconds: Option<u64>,
+    pub public_rate_limit: Option<String>,
     pub template_cache_bytes: Option<u64>,
     pub signed_cache_bytes: Option<u64>,
     pub log_format: Option<String>,
@@ -197,6 +221,14 @@ impl Layer {
             max_template_bytes,
             max_events: number("PASSMINT_MAX_EVENTS")?,
             max_device_logs: number("PASSMINT_MAX_DEVICE_LOGS")?,
+            max_device_records: number("PASSMINT_MAX_DEVICE_RECORDS")?,
+            max_device_record_bytes: bytes("PASSMINT_MAX_DEVICE_RECORD_BYTES")?,
+            max_connections: bytes("PASSMINT_MAX_CONNECTIONS")?,
+            header_read_timeout_seconds: bytes("PASSMINT_HEADER_READ_TIMEOUT_SECONDS")?,
+            request_timeout_seconds: bytes("PASSMINT_REQUEST_TIMEOUT_SECONDS")?,
+            idle_timeout_seconds: bytes("PASSMINT_IDLE_TIMEOUT_SECONDS")?,
+            shutdown_grace_seconds: bytes("PASSMINT_SHUTDOWN_GRACE_SECONDS")?,
+            public_rate_limit: get("PASSMINT_PUBLIC_RATE_LIMIT"),
             template_cache_bytes: bytes("PASSMINT_TEMPLATE_CACHE_BYTES")?,
             signed_cache_bytes: bytes("PASSMINT_SIGNED_CACHE_BYTES")?,
             log_format: get("PASSMINT_LOG_FORMAT"),
@@ -225,6 +257,16 @@ impl Layer {
             max_template_bytes: other.max_template_bytes.or(self.max_template_bytes),
             max_events: other.max_events.or(self.max_events),
             max_device_logs: other.max_device_logs.or(self.max_device_logs),
+            max_device_records: other.max_device_records.or(self.max_device_records),
+            max_device_record_bytes: other.max_device_record_bytes.or(self.max_device_record_bytes),
+            max_connections: other.max_connections.or(self.max_connections),
+            header_read_timeout_seconds: other
+                .header_read_timeout_seconds
+                .or(self.header_read_timeout_seconds),
+            request_timeout_seconds: other.request_timeout_seconds.or(self.request_timeout_seconds),
+            idle_timeout_seconds: other.idle_timeout_seconds.or(self.idle_timeout_seconds),
+            shutdown_grace_seconds: other.shutdown_grace_seconds.or(self.shutdown_grace_seconds),
+            public_rate_limit: other.public_rate_limit.or(self.public_rate_limit),
             template_cache_bytes: other.template_cache_bytes.or(self.template_cache_bytes),
             signed_cache_bytes: other.signed_cache_bytes.or(self.signed_cache_bytes),
             log_format: other.log_format.or(self.log_format),
@@ -281,6 +323,13 @@ impl Layer {
                 message: "must be at least 1".into(),
             });
         }
+        let public_rate_limit = match self.public_rate_limit.as_deref() {
+            None => Some(RateLimit::DEFAULT),
+            Some(text) => RateLimit::parse(text).map_err(|message| ConfigError::Invalid {
+                name: "PASSMINT_PUBLIC_RATE_LIMIT",
+                message,
+            })?,
+        };
         let rollout_lease_seconds = self.rollout_lease_seconds.unwrap_or(30);
         if rollout_lease_seconds == 0 {
             return Err(ConfigError::Invalid {
@@ -321,7 +370,23 @@ impl Layer {
             apns_ca_file: self.apns_ca_file,
             max_template_bytes,
             max_events: self.max_events.unwrap_or(100_000).max(1),
-            max_device_logs: self.max_device_logs.unwrap_or(10_000).max(1),
+            // PASSMINT_MAX_DEVICE_LOGS is the older name of the count cap.
+            max_device_records: self
+                .max_device_records
+                .or(self.max_device_logs)
+                .unwrap_or(10_000)
+                .max(1),
+            max_device_record_bytes: i64::try_from(self.max_device_record_bytes.unwrap_or(8 * 1024 * 1024))
+                .unwrap_or(i64::MAX)
+                .max(1),
+            max_connections: usize::try_from(self.max_connections.unwrap_or(10_000))
+                .unwrap_or(usize::MAX)
+                .max(1),
+            header_read_timeout: seconds(self.header_read_timeout_seconds, 10),
+            request_timeout: seconds(self.request_timeout_seconds, 60),
+            idle_timeout: seconds(self.idle_timeout_seconds, 60),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_seconds.unwrap_or(30)),
+            public_rate_limit,
             template_cache_bytes: self.template_cache_bytes.unwrap_or(256 * 1024 * 1024),
             signed_cache_bytes: self.signed_cache_bytes.unwrap_or(64 * 1024 * 1024),
             log_format: self.log_format.unwrap_or_else(|| "text".into()),
@@ -330,6 +395,43 @@ impl Layer {
             webhook_retry_for_seconds: self.webhook_retry_for_seconds.unwrap_or(3 * 86_400),
             webhook_sweep_interval_seconds: self.webhook_sweep_interval_seconds.unwrap_or(86_400).max(1),
         })
+    }
+}
+
+/// A timeout in whole seconds, at least one (zero would close everything at once).
+fn seconds(value: Option<u64>, default: u64) -> Duration {
+    Duration::from_secs(value.unwrap_or(default).max(1))
+}
+
+/// A per-client rate: `per_second` requests a second on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// Generous enough for a venue's worth of iPhones behind one NAT address: each device
+    /// makes a handful of calls per pass update.
+    pub const DEFAULT: Self = Self {
+        per_second: 100.0,
+        burst: 1000,
+    };
+
+    /// `<requests per second>/<burst>` (e.g. `50/200`, `0.5/10`), or `off` (`Ok(None)`).
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let problem = || format!("{text:?}: expected <requests per second>/<burst> (e.g. 50/200) or off");
+        let (rate, burst) = text.split_once('/').ok_or_else(problem)?;
+        let per_second: f64 = rate.trim().parse().map_err(|_| problem())?;
+        let burst: u32 = burst.trim().parse().map_err(|_| problem())?;
+        if !(per_second.is_finite() && per_second > 0.0) || burst == 0 {
+            return Err(format!("{text:?}: the rate and the burst must be above zero"));
+        }
+        Ok(Some(Self { per_second, burst }))
     }
 }
 
@@ -424,5 +526,51 @@ mod tests {
         let env = |k: &str| (k == "PASSMINT_LISTEN").then(|| "nowhere".to_string());
         let err = load(None, env, Layer::default()).unwrap_err();
         assert!(err.to_string().contains("PASSMINT_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn reads_the_public_surface_limits_with_their_defaults() {
+        let s = load(None, |_| None, Layer::default()).unwrap();
+        assert_eq!(s.max_connections, 10_000);
+        assert_eq!(s.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(s.max_device_record_bytes, 8 * 1024 * 1024);
+        assert_eq!(s.public_rate_limit, Some(RateLimit::DEFAULT));
+        let env = |k: &str| {
+            match k {
+                "PASSMINT_MAX_CONNECTIONS" => Some("50"),
+                "PASSMINT_SHUTDOWN_GRACE_SECONDS" => Some("5"),
+                "PASSMINT_MAX_DEVICE_RECORD_BYTES" => Some("4096"),
+                "PASSMINT_PUBLIC_RATE_LIMIT" => Some("50/200"),
+                "PASSMINT_MAX_DEVICE_LOGS" => Some("7"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let s = load(None, env, Layer::default()).unwrap();
+        assert_eq!(s.max_connections, 50);
+        assert_eq!(s.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(s.max_device_record_bytes, 4096);
+        assert_eq!(s.max_device_records, 7);
+        assert_eq!(
+            s.public_rate_limit,
+            Some(RateLimit {
+                per_second: 50.0,
+                burst: 200
+            })
+        );
+        let off = |k: &str| (k == "PASSMINT_PUBLIC_RATE_LIMIT").then(|| "off".to_string());
+        assert_eq!(load(None, off, Layer::default()).unwrap().public_rate_limit, None);
+    }
+
+    #[test]
+    fn rejects_a_rate_limit_that_does_not_parse_naming_the_setting() {
+        for bad in ["fast", "50", "0/10", "10/0", "-1/5", "x/y", "inf/3"] {
+            let env = move |k: &str| (k == "PASSMINT_PUBLIC_RATE_LIMIT").then(|| bad.to_string());
+            let err = load(None, env, Layer::default()).unwrap_err();
+            assert!(
+                err.to_string().contains("PASSMINT_PUBLIC_RATE_LIMIT"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

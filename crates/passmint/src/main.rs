@@ -133,6 +133,9 @@ fn main() -> std::process::ExitCode {
             Command::Lint(_) | Command::Sign(_) | Command::DevCerts(_) => Ok(()),
         }
     });
+    // Whatever still runs (a render on the blocking pool, a stalled connection's task) gets a
+    // moment, not a veto: `serve` already waited out its shutdown grace period.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -475,22 +475,26 @@ async fn keeps_device_logs_capped_and_shows_them_in_events() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let logs = f.server.state.store.list_device_logs(10).await.unwrap();
-    let messages: Vec<&str> = logs.iter().map(|l| l.message.as_str()).collect();
+    let device_logs = || async {
+        let events: Value = f
+            .server
+            .get("/v2/events?type=PASSKIT_DEVICE_LOG")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        events["data"].as_array().unwrap().clone()
+    };
+    // One record per message, newest first, each counted once.
+    let logs = device_logs().await;
+    let messages: Vec<&str> = logs
+        .iter()
+        .map(|e| e["data"]["message"].as_str().unwrap())
+        .collect();
     assert_eq!(messages, vec!["second problem", "first problem"]);
-    let events: Value = f
-        .server
-        .get("/v2/events?type=PASSKIT_DEVICE_LOG")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        events["data"][0]["data"]["messages"][1], "second problem",
-        "{events}"
-    );
+    assert!(logs.iter().all(|e| e["count"] == 1), "{logs:?}");
 
     let r = f
         .server
@@ -522,8 +526,11 @@ async fn keeps_device_logs_capped_and_shows_them_in_events() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let logs = f.server.state.store.list_device_logs(1).await.unwrap();
-    assert_eq!(logs[0].message.len(), passmint::passkit::log::MAX_MESSAGE_CHARS);
+    let logs = device_logs().await;
+    assert_eq!(
+        logs[0]["data"]["message"].as_str().unwrap().len(),
+        passmint::passkit::log::MAX_MESSAGE_CHARS
+    );
     f.stop().await;
 }
 

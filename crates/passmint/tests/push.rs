@@ -93,7 +93,7 @@ fn new_template(id: &str, master_key: &MasterKey) -> (NewTemplate, Vec<u8>) {
         signer_cert_der: sealed.signer_cert_der,
         wwdr_der: sealed.wwdr_der,
         signer_key_sealed: sealed.signer_key_sealed,
-        certificate_expires_at: identity.expires_at(),
+        certificate_expires_at: identity.expires_at().unwrap(),
     };
     (t, cert)
 }

@@ -2,7 +2,9 @@
 mod common;
 
 use common::db::TestDb;
-use passmint::store::{NewEvent, NewTemplate, Store, StoreError};
+use passmint::store::{
+    DeviceLimits, NewEvent, NewRegistration, NewTemplate, RegisterOutcome, Store, StoreError,
+};
 
 fn template(id: &str, name: &str) -> NewTemplate {
     NewTemplate {
@@ -183,17 +185,162 @@ async fn keeps_only_the_newest_events(db: &TestDb) {
     assert_eq!(newest[0].timestamp, 29);
 }
 
-async fn keeps_only_the_newest_device_logs(db: &TestDb) {
-    let store = db.store().await;
-    for n in 0..20 {
+fn device_event(kind: &str, n: i64, data: &str) -> NewEvent {
+    NewEvent {
+        category: "passkit".into(),
+        data: data.to_string(),
+        ..event(kind, n)
+    }
+}
+
+/// Device-side records live apart from management events: a flood of them leaves every
+/// management event in place, is capped by count and by bytes, and repeats share a row.
+async fn keeps_device_records_apart_capped_and_aggregated(db: &TestDb) {
+    let store = db.store().await.with_device_limits(DeviceLimits {
+        records: 5,
+        bytes: 1_000_000,
+    });
+    store
+        .insert_events(&[event("A", 0), event("A", 1)], 2)
+        .await
+        .unwrap();
+    for n in 0..40 {
+        let data = format!("{{\"message\":\"log {n}\"}}");
         store
-            .insert_device_log("req", &format!("message {n}"), 5)
+            .insert_events(&[device_event("PASSKIT_DEVICE_LOG", 100 + n, &data)], 2)
             .await
             .unwrap();
     }
-    let logs = store.list_device_logs(100).await.unwrap();
+    assert_eq!(
+        store.count_events().await.unwrap(),
+        2,
+        "management events all kept"
+    );
+    let logs = store
+        .list_events(Some("PASSKIT_DEVICE_LOG"), None, 100)
+        .await
+        .unwrap();
     assert_eq!(logs.len(), 5);
-    assert_eq!(logs[0].message, "message 19");
+    assert_eq!(logs[0].data, "{\"message\":\"log 39\"}");
+    assert_eq!(store.device_record_totals().await.unwrap().0, 5);
+
+    // By bytes: 300-byte records under a 2,000-byte cap.
+    let store = store.with_device_limits(DeviceLimits {
+        records: 1000,
+        bytes: 2000,
+    });
+    let big = format!("{{\"message\":\"{}\"}}", "x".repeat(280));
+    for n in 0..30 {
+        let data = big.replace('x', &(n % 10).to_string());
+        let e = device_event("PASSKIT_DEVICE_LOG", 200 + n, &format!("{data}{n}"));
+        store.insert_events(&[e], 2).await.unwrap();
+    }
+    let (rows, bytes) = store.device_record_totals().await.unwrap();
+    assert!(bytes <= 2000, "{bytes}");
+    assert!(rows >= 4, "{rows}");
+    let kept = store
+        .list_events(Some("PASSKIT_DEVICE_LOG"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(kept.len() as i64, rows);
+
+    // Repeats of one failure: one row, counted, latest time and request id.
+    let fail = r#"{"reason":"unauthorized","status":401}"#;
+    store
+        .insert_events(
+            &(0..50)
+                .map(|n| device_event("PASSKIT_DEVICE_REGISTER_FAIL", 1000 + n, fail))
+                .collect::<Vec<_>>(),
+            2,
+        )
+        .await
+        .unwrap();
+    for n in 50..100 {
+        store
+            .insert_events(&[device_event("PASSKIT_DEVICE_REGISTER_FAIL", 1000 + n, fail)], 2)
+            .await
+            .unwrap();
+    }
+    let fails = store
+        .list_events(Some("PASSKIT_DEVICE_REGISTER_FAIL"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(fails.len(), 1);
+    assert_eq!(fails[0].count, 100);
+    assert_eq!(fails[0].first_seen, 1000);
+    assert_eq!(fails[0].timestamp, 1099);
+    assert_eq!(fails[0].request_id, "req-1099");
+    assert_eq!(store.count_events().await.unwrap(), 2);
+    // One push failing attempt after attempt (an APNs outage) is one row too.
+    for attempt in 1..=20 {
+        let data = format!(r#"{{"attempt":{attempt},"reason":"ServiceUnavailable","status":503}}"#);
+        let mut e = device_event("APNS_PUSH_FAIL", 2000 + attempt, &data);
+        e.category = "push".into();
+        store.insert_events(&[e], 2).await.unwrap();
+    }
+    let outage = store
+        .list_events(Some("APNS_PUSH_FAIL"), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(outage.len(), 1);
+    assert_eq!(outage[0].count, 20);
+    // Unfiltered, the list is the management trail.
+    assert!(
+        store
+            .list_events(None, None, 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.event_type == "A")
+    );
+}
+
+/// A registration batch naming a pass deleted meanwhile: the others are written, that one is
+/// reported as gone (it used to fail the whole batch on the foreign key: a 500 for everyone).
+async fn a_registration_batch_survives_a_pass_deleted_mid_batch(db: &TestDb) {
+    let store = db.store().await;
+    let id = new_id();
+    store.insert_template(&template(&id, "t")).await.unwrap();
+    let pass_id = new_id();
+    exec(
+        &store,
+        &format!(
+            "INSERT INTO passes (id, template_id, pass_type_identifier, serial_number, auth_token, \
+             payload, overrides, voided, update_tag, last_modified, created_at, updated_at) \
+             VALUES ('{pass_id}', '{id}', 'pass.example.test', 's1', 'tok', '{{}}', '{{}}', FALSE, 1, 1, 1, 1)"
+        ),
+    )
+    .await;
+    let registration = |device: &str, pass: &str| NewRegistration {
+        device: device.into(),
+        pass_id: pass.into(),
+        pass_type_identifier: "pass.example.test".into(),
+        push_token: "ab".repeat(32),
+    };
+    let gone = new_id();
+    let batch = [
+        registration("dev-1", &pass_id),
+        registration("dev-2", &gone),
+        registration("dev-3", &pass_id),
+    ];
+    let outcomes = store
+        .register_devices(&batch, 1000, |_, _| None, 100, passmint::store::now_millis())
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            RegisterOutcome::Created,
+            RegisterOutcome::PassGone,
+            RegisterOutcome::Created
+        ]
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM registrations").await, 2);
+    let single = store
+        .register_device("dev-4", &gone, "pass.example.test", &"cd".repeat(32), 1000)
+        .await
+        .unwrap();
+    assert_eq!(single, RegisterOutcome::PassGone);
 }
 
 async fn finds_api_tokens_by_hash_only(db: &TestDb) {
@@ -255,7 +402,8 @@ on_both_backends! {
     deletes_a_template_and_what_was_issued_from_it => deletes_a_template_and_what_was_issued_from_it;
     lists_events_newest_first_filtered_by_type => lists_events_newest_first_filtered_by_type;
     keeps_only_the_newest_events => keeps_only_the_newest_events;
-    keeps_only_the_newest_device_logs => keeps_only_the_newest_device_logs;
+    keeps_device_records_apart_capped_and_aggregated => keeps_device_records_apart_capped_and_aggregated;
+    a_registration_batch_survives_a_pass_deleted_mid_batch => a_registration_batch_survives_a_pass_deleted_mid_batch;
     finds_api_tokens_by_hash_only => finds_api_tokens_by_hash_only;
     reports_a_duplicate_id_as_a_conflict => reports_a_duplicate_id_as_a_conflict;
     reports_an_outage_as_unavailable_never_as_missing => reports_an_outage_as_unavailable_never_as_missing;

@@ -294,14 +294,15 @@ impl SigningIdentity {
         subject_entry(&self.cert, Nid::ORGANIZATIONALUNITNAME)
     }
 
-    /// The certificate's `notAfter`, as Unix seconds.
+    /// The certificate's `notAfter`, as Unix seconds; `None` when its text is not a valid
+    /// time (a certificate parses even so, and it comes from whoever uploads a template).
     #[must_use]
-    pub fn expires_at(&self) -> i64 {
-        let epoch = Asn1Time::from_unix(0).expect("the epoch is a valid time");
-        let diff = epoch
-            .diff(self.cert.not_after())
-            .expect("a parsed certificate has a valid notAfter");
-        i64::from(diff.days) * 86_400 + i64::from(diff.secs)
+    pub fn expires_at(&self) -> Option<i64> {
+        let epoch = Asn1Time::from_unix(0).ok()?;
+        let diff = epoch.diff(self.cert.not_after()).ok()?;
+        i64::from(diff.days)
+            .checked_mul(86_400)?
+            .checked_add(i64::from(diff.secs))
     }
 
     /// Certificate (PEM) and unencrypted PKCS#8 key (PEM), e.g. for APNs TLS client auth.

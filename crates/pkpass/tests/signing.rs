@@ -232,7 +232,7 @@ fn an_expired_certificate_restored_from_storage_still_loads() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    assert!(restored.expires_at() < now);
+    assert!(restored.expires_at().unwrap() < now);
     assert!(matches!(
         SigningIdentity::from_der_parts(b"junk", &key, &wwdr),
         Err(SigningError::Invalid(_))
@@ -340,7 +340,7 @@ fn exposes_expiry_and_a_client_identity_for_apns() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let expires = identity.expires_at();
+    let expires = identity.expires_at().unwrap();
     assert!((expires - (now + 365 * 86_400)).abs() < 600, "{expires} vs {now}");
     let (cert, key) = identity.client_identity_pem();
     assert!(
@@ -454,4 +454,70 @@ fn a_passphrase_with_a_nul_character_is_refused_not_a_panic() {
         &chain.wwdr_pem,
     ));
     assert_eq!(fields(&found), [SigningField::SignerKeyPassphrase]);
+}
+
+/// A certificate's `notAfter` is text that OpenSSL parses without checking: one whose date is
+/// not a time (month 13), correctly signed by its WWDR, loads, and its expiry is `None` instead
+/// of a panic (which an uploaded template could trigger).
+#[test]
+fn a_certificate_whose_not_after_is_not_a_time_has_no_expiry_instead_of_a_panic() {
+    use openssl::asn1::Asn1Time;
+    use openssl::hash::MessageDigest;
+    use openssl::pkey::PKey;
+    use openssl::rsa::Rsa;
+    use openssl::x509::{X509, X509NameBuilder};
+
+    let name = |cn: &str| {
+        let mut n = X509NameBuilder::new().unwrap();
+        n.append_entry_by_text("CN", cn).unwrap();
+        n.build()
+    };
+    let ca_key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let mut ca = X509::builder().unwrap();
+    ca.set_version(2).unwrap();
+    ca.set_subject_name(&name("test wwdr")).unwrap();
+    ca.set_issuer_name(&name("test wwdr")).unwrap();
+    ca.set_pubkey(&ca_key).unwrap();
+    ca.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+    ca.set_not_after(&Asn1Time::days_from_now(30).unwrap()).unwrap();
+    ca.sign(&ca_key, MessageDigest::sha256()).unwrap();
+    let ca = ca.build();
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let mut signer = X509::builder().unwrap();
+    signer.set_version(2).unwrap();
+    signer.set_subject_name(&name("test signer")).unwrap();
+    signer.set_issuer_name(ca.subject_name()).unwrap();
+    signer.set_pubkey(&key).unwrap();
+    signer
+        .set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    signer
+        .set_not_after(&Asn1Time::days_from_now(30).unwrap())
+        .unwrap();
+    signer.sign(&ca_key, MessageDigest::sha256()).unwrap();
+    let mut der = signer.build().to_der().unwrap();
+
+    // The validity's second UTCTime (tag 0x17, 13 bytes) is notAfter: make it month 13.
+    let times: Vec<usize> = der
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w == &[0x17, 0x0d])
+        .map(|(i, _)| i)
+        .collect();
+    let not_after = times[1] + 2;
+    der[not_after..not_after + 13].copy_from_slice(b"991399999999Z");
+    // Sign the changed TBSCertificate again (same length; the signature is the last 256 bytes).
+    let tbs_start = 4; // 30 82 LL LL
+    let tbs_len = usize::from(der[tbs_start + 2]) << 8 | usize::from(der[tbs_start + 3]);
+    let tbs = der[tbs_start..tbs_start + 4 + tbs_len].to_vec();
+    let mut sig = openssl::sign::Signer::new(MessageDigest::sha256(), &ca_key).unwrap();
+    sig.update(&tbs).unwrap();
+    let signature = sig.sign_to_vec().unwrap();
+    let at = der.len() - signature.len();
+    der[at..].copy_from_slice(&signature);
+
+    let restored =
+        SigningIdentity::from_der_parts(&der, &key.private_key_to_pkcs8().unwrap(), &ca.to_der().unwrap())
+            .unwrap();
+    assert_eq!(restored.expires_at(), None);
 }

@@ -16,24 +16,31 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
-        if let Some(admin) = &state.settings.admin_token
-            && tokens::equal(token, admin.expose())
-        {
-            return Ok(Admin);
+        if is_admin(state, &parts.headers).await? {
+            Ok(Admin)
+        } else {
+            Err(ApiError::unauthorized())
         }
-        if state.domain.api_token_exists(&tokens::hash(token)).await? {
-            return Ok(Admin);
-        }
-        Err(ApiError::unauthorized())
     }
+}
+
+/// Whether `headers` carry a valid admin bearer token.
+pub async fn is_admin(state: &AppState, headers: &axum::http::HeaderMap) -> Result<bool, ApiError> {
+    let Some(token) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(false);
+    };
+    if let Some(admin) = &state.settings.admin_token
+        && tokens::equal(token, admin.expose())
+    {
+        return Ok(true);
+    }
+    Ok(state.domain.api_token_exists(&tokens::hash(token)).await?)
 }

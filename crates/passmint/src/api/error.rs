@@ -112,6 +112,16 @@ impl ApiError {
         )
     }
 
+    /// 503 for a request that ran past the request time limit.
+    pub fn timed_out(limit_seconds: u64) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the request took longer than the {limit_seconds} s limit (PASSMINT_REQUEST_TIMEOUT_SECONDS)"
+            ),
+        )
+    }
+
     /// The SPEC's `code` for this status.
     pub fn code(&self) -> &'static str {
         code_for(self.status)

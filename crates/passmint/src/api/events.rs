@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::store::EventRecord;
 
 const CURSOR_SCOPE: &str = "events";
+const DEVICE_CURSOR_SCOPE: &str = "device-records";
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -39,6 +40,13 @@ pub struct EventJson {
     pub request_id: String,
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
+    /// How many times it happened: device-side records (`PASSKIT_…`, `APNS_…`) aggregate
+    /// repeats of one failure or message; `timestamp` is then the latest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<i64>,
+    /// RFC 3339: when an aggregated device-side record first happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -60,10 +68,13 @@ fn to_json(e: &EventRecord) -> EventJson {
             tracing::error!(event_id = %e.id, %error, "stored event data is not JSON");
             serde_json::Value::Null
         }),
+        count: crate::store::is_device_side(&e.event_type).then_some(e.count),
+        first_seen: crate::store::is_device_side(&e.event_type).then(|| rfc3339_millis(e.first_seen)),
     }
 }
 
-/// List events, newest first.
+/// List events, newest first: the management audit trail, or with a device-side `type`
+/// (`PASSKIT_…`, `APNS_…`) the device records, which are kept and capped apart.
 #[utoipa::path(
     operation_id = "listEvents",
     get,
@@ -83,17 +94,23 @@ pub async fn list(
     query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EventList>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), Vec::new()))?;
+    let event_type = query.event_type.as_deref().filter(|t| !t.is_empty());
+    // The two tables number their rows apart: a cursor of one is refused by the other.
+    let scope = if event_type.is_some_and(crate::store::is_device_side) {
+        DEVICE_CURSOR_SCOPE
+    } else {
+        CURSOR_SCOPE
+    };
     let page = PageQuery {
         limit: query.limit.clone(),
         cursor: query.cursor.clone(),
     }
-    .parse(state.domain.master_key(), CURSOR_SCOPE)?;
-    let event_type = query.event_type.as_deref().filter(|t| !t.is_empty());
+    .parse(state.domain.master_key(), scope)?;
     let mut records = state
         .domain
         .list_events(event_type, page.position, page.fetch())
         .await?;
-    let next_cursor = page.next_cursor(&mut records, |r| r.seq, state.domain.master_key(), CURSOR_SCOPE);
+    let next_cursor = page.next_cursor(&mut records, |r| r.seq, state.domain.master_key(), scope);
     Ok(Json(EventList {
         data: records.iter().map(to_json).collect(),
         next_cursor,

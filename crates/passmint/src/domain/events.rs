@@ -190,10 +190,11 @@ impl Events {
     /// Logs and counts events once they are stored (whoever stored them).
     pub fn committed(&self, events: &[NewEvent]) {
         for event in events {
+            // Device-side data holds what devices sent: escaped, so it can't forge a line.
             tracing::info!(
                 event = %event.event_type,
                 request_id = %event.request_id,
-                data = %event.data,
+                data = %crate::logtext::escape_json(&event.data),
                 "event"
             );
             self.metrics.count_event(&event.event_type);

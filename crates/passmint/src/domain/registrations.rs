@@ -55,7 +55,7 @@ pub(crate) fn start_registrar(
             let event_for = |i: usize, outcome: RegisterOutcome| {
                 let job = jobs.get(i)?;
                 let r = &job.registration;
-                (outcome != RegisterOutcome::TooMany).then(|| {
+                matches!(outcome, RegisterOutcome::Created | RegisterOutcome::Refreshed).then(|| {
                     new_event(
                         "PASSKIT_DEVICE_REGISTER_SUCCESS",
                         CATEGORY,
@@ -110,7 +110,7 @@ impl Domain {
             .submit(job)
             .await
             .ok_or_else(|| DomainError::Unavailable("the server is shutting down".into()))??;
-        if outcome != RegisterOutcome::TooMany {
+        if matches!(outcome, RegisterOutcome::Created | RegisterOutcome::Refreshed) {
             self.metrics.count_event("PASSKIT_DEVICE_REGISTER_SUCCESS");
             tracing::info!(
                 event = "PASSKIT_DEVICE_REGISTER_SUCCESS",
@@ -155,6 +155,20 @@ impl Domain {
             .await;
     }
 
+    /// Records a refused device authentication on a route other than registration (which
+    /// records its own failures): which route, never what the device sent, so repeats
+    /// aggregate into one device record.
+    pub async fn device_auth_failed(&self, request_id: &str, route: &'static str) {
+        self.events
+            .record(
+                "PASSKIT_DEVICE_AUTH_FAIL",
+                CATEGORY,
+                request_id,
+                json!({ "route": route, "status": 401 }),
+            )
+            .await;
+    }
+
     /// The serial numbers of `device`'s passes of `pass_type` updated after `since`, with
     /// their tags, oldest first, at most `limit`.
     pub async fn serials_updated_since(
@@ -170,26 +184,29 @@ impl Domain {
             .await?)
     }
 
-    /// Keeps the messages a device sent (capped), logs them and records one event.
-    pub async fn device_logs(
-        &self,
-        request_id: &str,
-        messages: &[String],
-        dropped: usize,
-        keep: i64,
-    ) -> Result<(), DomainError> {
-        for message in messages {
-            self.store.insert_device_log(request_id, message, keep).await?;
-            tracing::info!(request_id, message, "device log");
-        }
-        self.events
-            .record(
+    /// Keeps the messages a device sent as `PASSKIT_DEVICE_LOG` device records (one per
+    /// message, repeats aggregated, capped with the other device records), each logged once
+    /// through the event writer with its control characters escaped.
+    pub async fn device_logs(&self, request_id: &str, messages: &[String], dropped: usize) {
+        let mut events: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                new_event(
+                    "PASSKIT_DEVICE_LOG",
+                    CATEGORY,
+                    request_id,
+                    json!({ "message": m }),
+                )
+            })
+            .collect();
+        if dropped > 0 {
+            events.push(new_event(
                 "PASSKIT_DEVICE_LOG",
                 CATEGORY,
                 request_id,
-                json!({ "messages": messages, "dropped": dropped }),
-            )
-            .await;
-        Ok(())
+                json!({ "dropped": dropped }),
+            ));
+        }
+        self.events.write(events).await;
     }
 }

@@ -275,6 +275,15 @@ async fn accept_upload(
         return Err(invalid());
     }
     let identity = check.identity.ok_or_else(invalid)?;
+    let certificate_expires_at = identity.expires_at().ok_or_else(|| {
+        DomainError::invalid(
+            "the template is invalid",
+            vec![Problem::new(
+                "signerCert",
+                "the certificate's notAfter date is not a valid time",
+            )],
+        )
+    })?;
     let (Some(template), Some(name), Some(file_name), Some(team), Some(pass_type)) = (
         upload.template,
         upload.name,
@@ -296,7 +305,7 @@ async fn accept_upload(
         signer_cert_der: sealed.signer_cert_der,
         wwdr_der: sealed.wwdr_der,
         signer_key_sealed: sealed.signer_key_sealed,
-        certificate_expires_at: identity.expires_at(),
+        certificate_expires_at,
     };
     Ok((row, check.warnings))
 }

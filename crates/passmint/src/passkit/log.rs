@@ -13,9 +13,9 @@ pub const MAX_MESSAGES_PER_REQUEST: usize = 100;
 /// Longest message kept (characters); longer ones are cut.
 pub const MAX_MESSAGE_CHARS: usize = 2048;
 
-/// `POST /passkit/v1/log`, body `{"logs": ["…"]}`: 200. Each message is stored in
-/// `device_logs` (pruned to `max_device_logs` rows) and recorded as a `PASSKIT_DEVICE_LOG`
-/// event (events are capped too). 400 bad JSON, 413 over 64 KiB.
+/// `POST /passkit/v1/log`, body `{"logs": ["…"]}`: 200. Each message is kept as a
+/// `PASSKIT_DEVICE_LOG` device record (apart from the management events, capped by count and
+/// bytes, repeats aggregated). 400 bad JSON, 413 over 64 KiB.
 pub async fn receive(
     State(state): State<AppState>,
     request_id: RequestId,
@@ -25,13 +25,8 @@ pub async fn receive(
     let (messages, dropped) = messages(&body)?;
     state
         .domain
-        .device_logs(
-            request_id.as_str(),
-            &messages,
-            dropped,
-            state.settings.max_device_logs,
-        )
-        .await?;
+        .device_logs(request_id.as_str(), &messages, dropped)
+        .await;
     Ok(StatusCode::OK)
 }
 

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{PasskitError, authorize};
-use crate::app::AppState;
+use crate::app::{AppState, RequestId};
 use crate::domain::PassId;
 use crate::wire::{PKPASS_TYPE, http_date, parse_http_date, pass_body};
 
@@ -15,12 +15,21 @@ use crate::wire::{PKPASS_TYPE, http_date, parse_http_date, pass_body};
 /// (decided from the token lookup alone: no payload loaded, nothing rendered); 401.
 pub async fn latest(
     State(state): State<AppState>,
+    request_id: RequestId,
     method: Method,
     headers: HeaderMap,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, PasskitError> {
     let Path((pass_type, serial)) = p.map_err(|_| PasskitError::BadRequest("path"))?;
-    let head = authorize(&state, &headers, &pass_type, &serial).await?;
+    let head = match authorize(&state, &headers, &pass_type, &serial).await {
+        Ok(head) => head,
+        Err(error) => {
+            if matches!(error, PasskitError::Unauthorized) {
+                state.domain.device_auth_failed(request_id.as_str(), "pass").await;
+            }
+            return Err(error);
+        }
+    };
     let last_modified =
         HeaderValue::from_str(&http_date(head.last_modified)).map_err(|_| PasskitError::Internal)?;
     let since = headers

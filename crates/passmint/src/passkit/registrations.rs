@@ -69,6 +69,12 @@ pub async fn register(
             let status = match outcome {
                 RegisterOutcome::Created => StatusCode::CREATED,
                 RegisterOutcome::Refreshed => StatusCode::OK,
+                RegisterOutcome::PassGone => {
+                    // Deleted between the token check and the write: an unknown pass.
+                    let error = PasskitError::Unauthorized;
+                    record_fail(&state, &request_id, &error).await;
+                    return Err(error);
+                }
                 RegisterOutcome::TooMany => {
                     let error = PasskitError::TooManyRegistrations;
                     record_fail(&state, &request_id, &error).await;
@@ -100,7 +106,18 @@ pub async fn unregister(
     p: DevicePath,
 ) -> Result<StatusCode, PasskitError> {
     let (device, pass_type, serial) = path(p)?;
-    let head = authorize(&state, &headers, &pass_type, &serial).await?;
+    let head = match authorize(&state, &headers, &pass_type, &serial).await {
+        Ok(head) => head,
+        Err(error) => {
+            if matches!(error, PasskitError::Unauthorized) {
+                state
+                    .domain
+                    .device_auth_failed(request_id.as_str(), "unregister")
+                    .await;
+            }
+            return Err(error);
+        }
+    };
     state
         .domain
         .unregister_device(&head, &device, &pass_type, &serial, request_id.as_str())

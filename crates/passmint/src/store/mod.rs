@@ -22,7 +22,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-mod device_logs;
+mod device_records;
 mod error;
 mod events;
 mod models;
@@ -35,6 +35,7 @@ mod templates;
 mod tokens;
 pub mod webhooks;
 
+pub use device_records::{DeviceLimits, is_device_side};
 pub use error::StoreError;
 pub use models::*;
 pub use passes::{
@@ -119,6 +120,8 @@ pub struct Store {
     write_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Pass heads cached for the device hot path (SQLite only; see `pass_heads.rs`).
     pass_heads: std::sync::Arc<pass_heads::PassHeads>,
+    /// Caps of the device-side records (see `device_records.rs`).
+    device_limits: DeviceLimits,
 }
 
 /// How long a request waits for a connection before the store reports itself unavailable.
@@ -165,6 +168,12 @@ impl Store {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", parent.display())))?;
             }
+            // Tokens and payloads live here: 0600 before SQLite creates it (and its -wal/-shm).
+            let file = options.get_filename();
+            if !file.as_os_str().is_empty() && file.as_os_str() != ":memory:" {
+                crate::private_files::prepare_database_file(file)
+                    .map_err(|e| StoreError::Setup(format!("cannot prepare {}: {e}", file.display())))?;
+            }
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -183,7 +192,15 @@ impl Store {
             rollout_wakeup: Default::default(),
             write_turn: Default::default(),
             pass_heads: Default::default(),
+            device_limits: DeviceLimits::default(),
         })
+    }
+
+    /// Caps the device-side records at `limits` (the defaults otherwise).
+    #[must_use]
+    pub fn with_device_limits(mut self, limits: DeviceLimits) -> Self {
+        self.device_limits = limits;
+        self
     }
 
     /// Applies any migration not yet applied (idempotent; safe with several processes).
@@ -317,6 +334,11 @@ fn sqlite_migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0004_issuing.sql"),
         ),
         (
+            5,
+            "device_records",
+            include_str!("../../migrations/sqlite/0005_device_records.sql"),
+        ),
+        (
             6,
             "rollouts",
             include_str!("../../migrations/sqlite/0006_rollouts.sql"),
@@ -341,6 +363,11 @@ fn postgres_migrator() -> Migrator {
             4,
             "issuing",
             include_str!("../../migrations/postgres/0004_issuing.sql"),
+        ),
+        (
+            5,
+            "device_records",
+            include_str!("../../migrations/postgres/0005_device_records.sql"),
         ),
         (
             6,

@@ -89,12 +89,8 @@ pub struct EventRecord {
     pub timestamp: i64,
     pub request_id: String,
     pub data: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct DeviceLogRecord {
-    pub seq: i64,
-    pub received_at: i64,
-    pub request_id: String,
-    pub message: String,
+    /// How many times it happened (device-side records aggregate repeats; 1 for the rest).
+    pub count: i64,
+    /// When it first happened (`timestamp` is the latest).
+    pub first_seen: i64,
 }

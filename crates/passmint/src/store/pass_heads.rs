@@ -16,18 +16,24 @@
 //! registrations go by push token or by cascade (drop them all). Heads and serials share one
 //! generation, so any drop also refuses every fill that raced it.
 //!
-//! Bounded: at most [`MAX_ENTRIES`] heads, and [`MAX_DEVICES`] devices holding at most
-//! [`MAX_ENTRIES`] passes in all; when full each starts over empty. A (device, pass type) with more than [`MAX_SERIALS_PER_ENTRY`] passes is never
-//! cached (the caller queries the database).
+//! Bounded in bytes (SPEC 6): heads take at most [`HEAD_BYTES`], devices' serials at most
+//! [`SERIAL_BYTES`], each entry weighed by its strings plus a fixed allowance for the maps'
+//! overhead; when full, each part starts over empty. Only what exists takes room: a head is
+//! cached only for a pass that was found, and a device's serials only when it has passes of
+//! that type, so a flood naming unknown pass types, serials or devices leaves the cache as it
+//! was. A (device, pass type) with more than [`MAX_SERIALS_PER_ENTRY`] passes is never cached
+//! (the caller queries the database).
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::PassHead;
 
-/// Most heads kept (about 200 bytes each).
-pub const MAX_ENTRIES: usize = 200_000;
-/// Most devices whose serials are kept.
-pub const MAX_DEVICES: usize = 100_000;
+/// Bytes of heads kept, at most.
+pub const HEAD_BYTES: usize = 48 * 1024 * 1024;
+/// Bytes of devices' serials kept, at most.
+pub const SERIAL_BYTES: usize = 48 * 1024 * 1024;
+/// What one map entry costs beyond its strings (hash slot, `String` headers, `Vec`s).
+const ENTRY_OVERHEAD: usize = 128;
 /// Most passes cached for one (device, pass type).
 pub const MAX_SERIALS_PER_ENTRY: usize = 1000;
 
@@ -54,9 +60,27 @@ struct Inner {
     /// Pass id -> devices whose cached serials list it, to drop them when the pass changes.
     /// May name devices no longer cached (dropping those is a no-op).
     devices_by_pass: HashMap<String, Vec<String>>,
-    /// Passes held in `serials`, all devices together (the memory bound).
-    serial_rows: usize,
+    /// Bytes held by `by_key` and `keys`.
+    head_bytes: usize,
+    /// Bytes held by `serials` and `devices_by_pass`, all devices together.
+    serial_bytes: usize,
     generation: u64,
+}
+
+fn head_weight(pass_type: &str, serial: &str, head: &PassHead) -> usize {
+    2 * (pass_type.len() + serial.len() + ENTRY_OVERHEAD)
+        + 2 * head.id.len()
+        + head.template_id.len()
+        + head.auth_token.len()
+}
+
+fn serials_weight(device: &str, pass_type: &str, passes: &[RegisteredPass]) -> usize {
+    let rows: usize = passes
+        .iter()
+        // The row itself, and its pass's entry in `devices_by_pass`.
+        .map(|p| 2 * p.pass_id.len() + p.serial_number.len() + device.len() + 2 * ENTRY_OVERHEAD)
+        .sum();
+    device.len() + pass_type.len() + ENTRY_OVERHEAD + rows
 }
 
 impl Inner {
@@ -70,15 +94,24 @@ impl Inner {
 
     fn remove_device(&mut self, device: &str) {
         if let Some(types) = self.serials.remove(device) {
-            let rows: usize = types.values().map(Vec::len).sum();
-            self.serial_rows = self.serial_rows.saturating_sub(rows);
+            let bytes: usize = types
+                .iter()
+                .map(|(pass_type, passes)| serials_weight(device, pass_type, passes))
+                .sum();
+            self.serial_bytes = self.serial_bytes.saturating_sub(bytes);
         }
     }
 
     fn clear_serials(&mut self) {
         self.serials.clear();
         self.devices_by_pass.clear();
-        self.serial_rows = 0;
+        self.serial_bytes = 0;
+    }
+
+    fn clear_heads(&mut self) {
+        self.by_key.clear();
+        self.keys.clear();
+        self.head_bytes = 0;
     }
 }
 
@@ -104,13 +137,22 @@ impl PassHeads {
         if inner.generation != generation {
             return;
         }
-        if inner.by_key.len() >= MAX_ENTRIES {
-            inner.by_key.clear();
-            inner.keys.clear();
+        let weight = head_weight(pass_type, serial, head);
+        if inner.head_bytes + weight > HEAD_BYTES {
+            inner.clear_heads();
         }
         let key = (pass_type.to_string(), serial.to_string());
-        inner.keys.insert(head.id.clone(), key.clone());
-        inner.by_key.insert(key, head.clone());
+        if let Some(old_key) = inner.keys.insert(head.id.clone(), key.clone())
+            && let Some(old) = inner.by_key.remove(&old_key)
+        {
+            let old_weight = head_weight(&old_key.0, &old_key.1, &old);
+            inner.head_bytes = inner.head_bytes.saturating_sub(old_weight);
+        }
+        if let Some(old) = inner.by_key.insert(key, head.clone()) {
+            let old_weight = head_weight(pass_type, serial, &old);
+            inner.head_bytes = inner.head_bytes.saturating_sub(old_weight);
+        }
+        inner.head_bytes += weight;
     }
 
     /// Drops the heads of these pass ids, and the cached serials of every device listing one
@@ -119,8 +161,11 @@ impl PassHeads {
         let mut inner = self.lock();
         inner.generation += 1;
         for id in ids {
-            if let Some(key) = inner.keys.remove(id) {
-                inner.by_key.remove(&key);
+            if let Some(key) = inner.keys.remove(id)
+                && let Some(old) = inner.by_key.remove(&key)
+            {
+                let weight = head_weight(&key.0, &key.1, &old);
+                inner.head_bytes = inner.head_bytes.saturating_sub(weight);
             }
             inner.drop_devices_listing(id);
         }
@@ -131,8 +176,7 @@ impl PassHeads {
     pub fn forget_all(&self) {
         let mut inner = self.lock();
         inner.generation += 1;
-        inner.by_key.clear();
-        inner.keys.clear();
+        inner.clear_heads();
         inner.clear_serials();
     }
 
@@ -161,22 +205,21 @@ impl PassHeads {
     }
 
     /// Caches every pass of `pass_type` that `device` is registered for, read from the
-    /// database, unless a drop happened since `generation` or there are too many.
+    /// database, unless a drop happened since `generation`, there are too many, or there are
+    /// none (an unknown device or pass type must take no room).
     pub fn put_serials(&self, generation: u64, device: &str, pass_type: &str, passes: Vec<RegisteredPass>) {
-        if passes.len() > MAX_SERIALS_PER_ENTRY {
+        if passes.is_empty() || passes.len() > MAX_SERIALS_PER_ENTRY {
             return;
         }
         let mut inner = self.lock();
         if inner.generation != generation {
             return;
         }
-        if inner.serials.len() >= MAX_DEVICES
-            || inner.devices_by_pass.len() >= MAX_ENTRIES
-            || inner.serial_rows + passes.len() > MAX_ENTRIES
-        {
+        let weight = serials_weight(device, pass_type, &passes);
+        if inner.serial_bytes + weight > SERIAL_BYTES {
             inner.clear_serials();
         }
-        inner.serial_rows += passes.len();
+        inner.serial_bytes += weight;
         for p in &passes {
             let devices = inner.devices_by_pass.entry(p.pass_id.clone()).or_default();
             if !devices.iter().any(|d| d == device) {
@@ -189,7 +232,8 @@ impl PassHeads {
             .or_default()
             .insert(pass_type.to_string(), passes);
         if let Some(replaced) = replaced {
-            inner.serial_rows = inner.serial_rows.saturating_sub(replaced.len());
+            let old = serials_weight(device, pass_type, &replaced);
+            inner.serial_bytes = inner.serial_bytes.saturating_sub(old);
         }
     }
 
@@ -311,9 +355,49 @@ mod tests {
         heads.forget(["p3"]);
         heads.forget_devices(["dev-2"]);
         assert!(heads.serials_since("dev", "type", 0, 10).is_ok());
-        // Drops keep the count of cached passes exact.
-        assert_eq!(heads.lock().serial_rows, 2);
+        // Drops keep the count of cached bytes exact.
+        assert!(heads.lock().serial_bytes > 0);
         heads.forget_devices(["dev"]);
-        assert_eq!(heads.lock().serial_rows, 0);
+        assert_eq!(heads.lock().serial_bytes, 0);
+    }
+
+    #[test]
+    fn keeps_nothing_for_a_device_or_pass_type_without_passes() {
+        let heads = PassHeads::default();
+        for i in 0..1000 {
+            let pass_type = format!("pass.unknown.{i}");
+            let generation = heads.serials_since("dev", &pass_type, 0, 10).unwrap_err();
+            heads.put_serials(generation, "dev", &pass_type, vec![]);
+        }
+        let inner = heads.lock();
+        assert!(inner.serials.is_empty());
+        assert_eq!(inner.serial_bytes, 0);
+    }
+
+    #[test]
+    fn never_holds_more_bytes_than_its_budget() {
+        let heads = PassHeads::default();
+        let long = "s".repeat(1000);
+        for i in 0..(HEAD_BYTES / 2000 + 100) {
+            let generation = heads.get("type", &format!("{long}{i}")).unwrap_err();
+            heads.put(
+                generation,
+                "type",
+                &format!("{long}{i}"),
+                &head(&format!("p{i}"), 1),
+            );
+            assert!(heads.lock().head_bytes <= HEAD_BYTES);
+        }
+        for i in 0..(SERIAL_BYTES / 2000 + 100) {
+            let device = format!("{long}{i}");
+            let generation = heads.serials_since(&device, "type", 0, 10).unwrap_err();
+            heads.put_serials(
+                generation,
+                &device,
+                "type",
+                vec![registered(&format!("p{i}"), "1", 1)],
+            );
+            assert!(heads.lock().serial_bytes <= SERIAL_BYTES);
+        }
     }
 }

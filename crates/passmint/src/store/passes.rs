@@ -169,7 +169,7 @@ pub(super) fn push_in_list<'a, DB: sqlx::Database>(
 /// passes whose template is current, skipping taken serial numbers, gives them one new tag and
 /// writes `$events_for` of each inserted pass. Evaluates to the outcomes.
 macro_rules! insert_passes_in {
-    ($tx:expr, $rows:expr, $lock:literal, $events_for:expr, $keep:expr, $now:expr) => {{
+    ($tx:expr, $rows:expr, $lock:literal, $events_for:expr, $keep:expr, $device:expr, $now:expr) => {{
         let rows: &[NewPass] = $rows;
         let now: i64 = $now;
         let templates: HashSet<&str> = rows.iter().map(|r| r.template_id.as_str()).collect();
@@ -275,7 +275,7 @@ macro_rules! insert_passes_in {
             })
             .collect();
         if !events.is_empty() {
-            super::events::append_events!(&mut **$tx, &events, $keep);
+            super::events::append_events!(&mut **$tx, &events, $keep, $device);
         }
         let created: Vec<WebhookEvent> = outcomes
             .iter()
@@ -307,13 +307,22 @@ impl Store {
             Backend::Sqlite(pool) => {
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let t = &mut tx;
-                let outcomes = insert_passes_in!(t, rows, "", &events_for, keep_events, now);
+                let outcomes =
+                    insert_passes_in!(t, rows, "", &events_for, keep_events, self.device_limits, now);
                 finish_insert(tx, atomicity, outcomes).await?
             }
             Backend::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
                 let t = &mut tx;
-                let outcomes = insert_passes_in!(t, rows, " FOR SHARE", &events_for, keep_events, now);
+                let outcomes = insert_passes_in!(
+                    t,
+                    rows,
+                    " FOR SHARE",
+                    &events_for,
+                    keep_events,
+                    self.device_limits,
+                    now
+                );
                 finish_insert(tx, atomicity, outcomes).await?
             }
         };

@@ -14,6 +14,9 @@ pub enum RegisterOutcome {
     Refreshed,
     /// The pass already has `cap` devices; nothing stored.
     TooMany,
+    /// The pass was deleted before the registration was written (e.g. while its batch
+    /// waited); nothing stored, and the other registrations of the batch are unaffected.
+    PassGone,
 }
 
 impl Store {
@@ -61,6 +64,7 @@ impl Store {
                  pass_type_identifier, push_token, created_at, updated_at) \
                  SELECT $1, $2, $3, $4, $5, $5 \
                  WHERE (SELECT COUNT(*) FROM registrations WHERE pass_id = $2) < $6 \
+                 AND EXISTS (SELECT 1 FROM passes WHERE id = $2) \
                  ON CONFLICT (device_library_identifier, pass_id) \
                  DO UPDATE SET push_token = excluded.push_token, updated_at = excluded.updated_at \
                  RETURNING created_at",
@@ -92,10 +96,19 @@ impl Store {
                     .await
                     .map(|r| r.rows_affected())
                 })?;
-                Ok(if refreshed > 0 {
-                    RegisterOutcome::Refreshed
-                } else {
+                if refreshed > 0 {
+                    return Ok(RegisterOutcome::Refreshed);
+                }
+                let exists: bool = on_pool!(self, pool => {
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM passes WHERE id = $1)")
+                        .bind(pass_id)
+                        .fetch_one(pool)
+                        .await
+                })?;
+                Ok(if exists {
                     RegisterOutcome::TooMany
+                } else {
+                    RegisterOutcome::PassGone
                 })
             }
         }
@@ -287,7 +300,8 @@ impl Store {
                         .push_bind(&r.push_token);
                 });
                 insert.push(
-                    ") AS v WHERE (SELECT COUNT(*) FROM registrations x WHERE x.pass_id = v.column2) < ",
+                    ") AS v WHERE EXISTS (SELECT 1 FROM passes p WHERE p.id = v.column2) \
+                     AND (SELECT COUNT(*) FROM registrations x WHERE x.pass_id = v.column2) < ",
                 );
                 insert.push_bind(cap);
                 insert.push(
@@ -325,14 +339,26 @@ impl Store {
                         if refreshed > 0 {
                             RegisterOutcome::Refreshed
                         } else {
-                            RegisterOutcome::TooMany
+                            // A pass deleted while the batch waited fails only its own
+                            // registrations (no foreign-key error failing the whole batch).
+                            let exists: bool = sqlx::query_scalar(
+                                "SELECT EXISTS (SELECT 1 FROM passes WHERE id = $1)",
+                            )
+                            .bind(&r.pass_id)
+                            .fetch_one(&mut **tx)
+                            .await?;
+                            if exists {
+                                RegisterOutcome::TooMany
+                            } else {
+                                RegisterOutcome::PassGone
+                            }
                         }
                     }
                 };
                 events.extend(event_for(i, outcome));
                 outcomes.push(outcome);
             }
-            super::events::append_events!(&mut **tx, &events, keep_events);
+            super::events::append_events!(&mut **tx, &events, keep_events, self.device_limits);
             Ok::<_, StoreError>(outcomes)
         });
         Ok(outcomes)

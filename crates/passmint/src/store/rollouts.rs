@@ -526,7 +526,7 @@ impl Store {
             };
             let events = events_for(&record);
             if !events.is_empty() {
-                super::events::append_events!(&mut **tx, &events, keep_events);
+                super::events::append_events!(&mut **tx, &events, keep_events, self.device_limits);
             }
             Ok(Some((record, events)))
         });
