@@ -25,7 +25,9 @@ fn now_ms() -> i64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> anyhow::Result<()> {
-    let ca_file = std::env::args().nth(1).ok_or_else(|| anyhow::anyhow!("usage: apns_sink CA_FILE"))?;
+    let ca_file = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: apns_sink CA_FILE"))?;
     let server = Arc::new(
         apns_testserver::TestServer::builder()
             .accept_any_client_certificate()
