@@ -21,7 +21,7 @@ use passmint::domain::signer::seal_identity;
 use passmint::metrics::Metrics;
 use passmint::push::{PushWorker, WorkerConfig};
 use passmint::store::webhooks::WebhookRecord;
-use passmint::store::{Backend, NewTemplate, Store, now_millis};
+use passmint::store::{Backend, ChangeOutcome, NewTemplate, PassChange, Store, now_millis};
 use passmint::webhooks::{WebhookConfig, WebhookWorker};
 use pkpass::dev_certs::SignerOptions;
 use pkpass::{SigningIdentity, SigningMaterial};
@@ -94,7 +94,7 @@ async fn bench() {
             signer_cert_der: sealed.signer_cert_der,
             wwdr_der: sealed.wwdr_der,
             signer_key_sealed: sealed.signer_key_sealed,
-            certificate_expires_at: identity.expires_at().unwrap_or(0),
+            certificate_expires_at: identity.expires_at().expect("the dev certificate has an end"),
         })
         .await
         .expect("template");
@@ -131,13 +131,25 @@ async fn bench() {
         .await
         .expect("webhook");
 
-    // N updates, 500 a transaction (a template PUT's batch): pushes and deliveries queued with them.
-    let ids: Vec<(String, Option<Vec<u8>>)> = (0..updates)
-        .map(|i| (format!("pass-{i}"), Some(vec![1u8; 32])))
-        .collect();
+    // N updates, one compare-and-set change each (what a PATCH writes): the pushes and the
+    // deliveries are queued in each change's transaction.
     let started = Instant::now();
-    for chunk in ids.chunks(500) {
-        store.mark_passes_updated(chunk).await.expect("update");
+    for i in 0..updates {
+        let record = store
+            .get_pass(&format!("pass-{i}"))
+            .await
+            .expect("read")
+            .expect("seeded pass");
+        let change = PassChange {
+            payload: record.payload.clone(),
+            overrides: record.overrides.clone(),
+            voided: record.voided,
+            fingerprint: vec![2u8; 32],
+            rendered_revision: record.template_revision,
+            is_update: true,
+        };
+        let outcome = store.change_pass(&record, &change).await.expect("update");
+        assert!(matches!(outcome, ChangeOutcome::Applied(_)), "{outcome:?}");
     }
     let update_time = started.elapsed();
     let (queued_deliveries, _) = store.webhook_queue_stats().await.expect("stats");

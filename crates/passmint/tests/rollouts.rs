@@ -738,3 +738,39 @@ async fn a_rollout_tells_webhooks_of_each_retagged_pass_and_of_its_end() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_rollout_over_passes_that_no_longer_render_ends_with_a_fail_event() {
+    on_both("rollout_fail_event", |url| async move {
+        let f = fixture(url.as_deref(), 500, true).await;
+        issue_batch(&f.server.client, &f.server.url, &f.template_id, 30).await;
+        // A placeholder no pass's payload has a value for.
+        let r = f
+            .server
+            .put_form(
+                &format!("{BASE}/templates/{}", f.template_id),
+                upload_with_org(&f, "{{ brand.name }}").form(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let rollout = wait_for_done(&f.server.client, &f.server.url, &f.template_id).await;
+        assert_eq!(rollout["passesChecked"], 30, "{rollout}");
+        assert_eq!(rollout["passesFailed"], 30, "{rollout}");
+        let events = get_json(
+            &f.server.client,
+            &format!(
+                "{}/v2/events?type=CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_ROLLOUT_FAIL",
+                f.server.url
+            ),
+        )
+        .await;
+        let data = events["data"].as_array().unwrap();
+        assert_eq!(data.len(), 1, "{events}");
+        assert_eq!(data[0]["data"]["rolloutId"], rollout["id"]);
+        assert_eq!(data[0]["data"]["passesFailed"], 30);
+        f.stop().await;
+    })
+    .await;
+}

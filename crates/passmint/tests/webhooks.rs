@@ -434,6 +434,10 @@ async fn gives_up_when_the_retry_window_is_over(db: &TestDb) {
         "{metrics}"
     );
     assert!(metrics.contains("passmint_webhook_queue_depth"), "{metrics}");
+    assert!(
+        metrics.contains("passmint_webhook_oldest_undelivered_seconds"),
+        "{metrics}"
+    );
     f.stop().await;
 }
 

@@ -208,8 +208,12 @@ impl PreparedTemplate {
         self.render_json(input).map(|(pass, _)| Value::Object(pass))
     }
 
-    /// The rendered, checked pass.json and the rendered text of each dynamic strings file.
-    fn render_json(&self, input: &RenderInput<'_>) -> Result<(Map<String, Value>, Vec<String>), RenderError> {
+    /// The rendered, checked pass.json and the rendered text of each `pass.strings` file that
+    /// holds placeholders (public so the fuzz targets can check what rendering writes).
+    pub fn render_json(
+        &self,
+        input: &RenderInput<'_>,
+    ) -> Result<(Map<String, Value>, Vec<String>), RenderError> {
         let mut invalid = Vec::new();
         let overrides = match input.overrides {
             Value::Null => None,
@@ -245,7 +249,7 @@ impl PreparedTemplate {
         let texts: Vec<String> = self
             .dynamic_strings
             .iter()
-            .map(|d| render_text(&d.text, input.payload, &d.name, &mut missing, strings::escape))
+            .map(|d| render_strings(&d.text, input.payload, &d.name, &mut missing))
             .collect();
         if !missing.is_empty() {
             return Err(RenderError::MissingPlaceholders(missing));
@@ -394,6 +398,21 @@ fn render_text(
                 Some(v) => out.push_str(&escape(&as_text(v))),
                 None => missing.push(Problem::new(location, name)),
             },
+        }
+    }
+    out
+}
+
+/// Renders a `pass.strings` file: placeholders in its entries are filled (escaped), those in
+/// comments are left as they are, so no value can end a comment early and turn the rest of
+/// itself into entries (found by the `render` fuzz target).
+fn render_strings(text: &str, payload: &Value, location: &str, missing: &mut Vec<Problem>) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (piece, is_comment) in strings::split_comments(text) {
+        if is_comment {
+            out.push_str(piece);
+        } else {
+            out.push_str(&render_text(piece, payload, location, missing, strings::escape));
         }
     }
     out

@@ -204,6 +204,55 @@ impl Parser {
     }
 }
 
+/// `text` cut into pieces, each marked `true` when it is a comment (`/* … */`, or `// …` up to
+/// the end of its line), scanning as [`parse`] does: quotes and their escapes are respected, and
+/// a `/` inside a bare word is part of the word. An unclosed comment runs to the end. Joined
+/// again the pieces are `text`.
+#[must_use]
+pub fn split_comments(text: &str) -> Vec<(&str, bool)> {
+    let is_word = |c: char| c.is_alphanumeric() || "_.-:/$".contains(c);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut chars = text.char_indices().peekable();
+    let mut in_quotes = false;
+    let mut in_word = false;
+    while let Some((i, c)) = chars.next() {
+        if in_quotes {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => in_quotes = false,
+                _ => {}
+            }
+            continue;
+        }
+        let next = chars.peek().map(|(_, n)| *n);
+        if c == '/' && !in_word && matches!(next, Some('*' | '/')) {
+            let end = if next == Some('*') {
+                text[i + 2..].find("*/").map_or(text.len(), |n| i + 2 + n + 2)
+            } else {
+                text[i..].find('\n').map_or(text.len(), |n| i + n)
+            };
+            if i > start {
+                out.push((&text[start..i], false));
+            }
+            out.push((&text[i..end], true));
+            start = end;
+            while chars.peek().is_some_and(|(j, _)| *j < end) {
+                chars.next();
+            }
+            continue;
+        }
+        in_quotes = c == '"';
+        in_word = is_word(c);
+    }
+    if start < text.len() {
+        out.push((&text[start..], false));
+    }
+    out
+}
+
 /// Escapes text inserted into a quoted strings-file value.
 #[must_use]
 pub fn escape(value: &str) -> String {
@@ -235,6 +284,15 @@ mod tests {
                 ("bare".into(), "word".into())
             ]
         );
+    }
+
+    #[test]
+    fn splits_comments_as_the_parser_reads_them() {
+        let text = "/* a \"b\" */ \"k/*\" = \"v\\\" // no\"; // c {{ x }}\nurl//x = y; /* open";
+        let pieces = split_comments(text);
+        assert_eq!(pieces.iter().map(|(p, _)| *p).collect::<String>(), text);
+        let comments: Vec<&str> = pieces.iter().filter(|(_, c)| *c).map(|(p, _)| *p).collect();
+        assert_eq!(comments, vec!["/* a \"b\" */", "// c {{ x }}", "/* open"]);
     }
 
     #[test]

@@ -391,3 +391,32 @@ fn kept_signed_files_reassemble_into_a_pass_that_verifies_without_signing_again(
     assert_eq!(signed.pass_json(), files["pass.json"].as_slice());
     assert_eq!(signed.fingerprint, template.fingerprint(&input).unwrap());
 }
+
+/// Found by the `render` fuzz target: a placeholder inside a `/* … */` comment of a
+/// `pass.strings` file is filled too, and a value holding `*/` closed the comment early, so
+/// the rest of the value became strings-file syntax and the rendered file no longer parsed
+/// (Wallet would drop the whole table). Values are escaped so they can't end a comment.
+#[test]
+fn a_value_cannot_close_a_comment_in_a_strings_file() {
+    let chain = chain();
+    let mut files = template_files(&store_card_json());
+    files.insert(
+        "en.lproj/pass.strings".into(),
+        b"/* for {{ member.name }} */\n\"greeting\" = \"Hi {{ member.name }}\";\n".to_vec(),
+    );
+    let template = Template::from_zip(&zip_files(&files), &limits()).unwrap();
+    let name = "a */ \"x\" = \"y\"; /* b";
+    let payload = json!({"memberId": "M", "points": 1, "member": {"name": name}});
+    let input = RenderInput {
+        payload: &payload,
+        overrides: &Value::Null,
+        identity: identity_for("S-comment"),
+    };
+    let issued = PreparedTemplate::new(template)
+        .issue(&input, &identity(&chain))
+        .unwrap();
+    let files = verify_pass(&issued.bytes, &chain.root_pem);
+    let text = String::from_utf8(files["en.lproj/pass.strings"].clone()).unwrap();
+    let entries = pkpass::strings::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(entries, vec![("greeting".to_owned(), format!("Hi {name}"))]);
+}

@@ -78,18 +78,7 @@ impl Schemas {
                 vec![Detail::body("body", format!("not JSON: {e}"))],
             )
         })?;
-        let validator = self.validators.get(name).ok_or_else(|| {
-            tracing::error!(schema = name, "no validator compiled for this body");
-            ApiError::internal()
-        })?;
-        // One detail per member: an empty serial number breaks both its length and its
-        // pattern, and saying it once is enough.
-        let mut details: Vec<Detail> = Vec::new();
-        for detail in validator.iter_errors(&value).flat_map(|e| details_of(&e)) {
-            if !details.iter().any(|d| d.param == detail.param) {
-                details.push(detail);
-            }
-        }
+        let details = self.validate(name, &value)?;
         if !details.is_empty() {
             return Err(ApiError::bad_request("the request body is invalid", details));
         }
@@ -101,6 +90,24 @@ impl Schemas {
                 vec![Detail::body("body", e.to_string())],
             )
         })
+    }
+
+    /// Every way `value` breaks the schema named `name`, one detail per member (empty when it is
+    /// valid); 500 if no such schema was compiled.
+    pub fn validate(&self, name: &str, value: &Value) -> Result<Vec<Detail>, ApiError> {
+        let validator = self.validators.get(name).ok_or_else(|| {
+            tracing::error!(schema = name, "no validator compiled for this body");
+            ApiError::internal()
+        })?;
+        // One detail per member: an empty serial number breaks both its length and its
+        // pattern, and saying it once is enough.
+        let mut details: Vec<Detail> = Vec::new();
+        for detail in validator.iter_errors(value).flat_map(|e| details_of(&e)) {
+            if !details.iter().any(|d| d.param == detail.param) {
+                details.push(detail);
+            }
+        }
+        Ok(details)
     }
 }
 

@@ -34,7 +34,7 @@ pub use ids::{PassId, RolloutId, SerialNumber, TemplateId};
 pub use passes::{Issued, NewPassSpec, PassPatch, SignedPass};
 pub use registrations::Registration;
 pub use rollouts::StepDone;
-pub use templates::{TemplateUpload, Warning};
+pub use templates::{ContentCheck, TemplateUpload, Warning, check_content, check_fields};
 
 use batcher::Batcher;
 use crypto::MasterKey;

@@ -163,16 +163,17 @@ fn overridden_identifiers(pass_json: &Value, form: &TemplateUpload) -> Vec<Warni
 
 /// What the content checks produced: the problems, and when there are none the identity and
 /// warnings.
-struct ContentCheck {
-    problems: Vec<Problem>,
-    identity: Option<SigningIdentity>,
-    warnings: Vec<Warning>,
-    too_large: bool,
+pub struct ContentCheck {
+    pub problems: Vec<Problem>,
+    pub identity: Option<SigningIdentity>,
+    pub warnings: Vec<Warning>,
+    pub too_large: bool,
 }
 
 /// Runs every content check on whatever fields are present: the zip, the signing material,
-/// and the certificate against the identifiers.
-fn check_content(form: &TemplateUpload, limits: &Limits) -> ContentCheck {
+/// and the certificate against the identifiers. Public so the fuzz targets run exactly what an
+/// upload goes through.
+pub fn check_content(form: &TemplateUpload, limits: &Limits) -> ContentCheck {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
     let mut too_large = false;

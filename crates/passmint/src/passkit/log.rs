@@ -22,8 +22,19 @@ pub async fn receive(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, PasskitError> {
     let body = super::body(body)?;
+    let (messages, dropped) = messages(&body)?;
+    state
+        .domain
+        .device_logs(request_id.as_str(), &messages, dropped)
+        .await;
+    Ok(StatusCode::OK)
+}
+
+/// The messages of a log body `{"logs": ["…"]}` (at most [`MAX_MESSAGES_PER_REQUEST`], each cut
+/// to [`MAX_MESSAGE_CHARS`]) and how many entries were not kept.
+pub fn messages(body: &[u8]) -> Result<(Vec<String>, usize), PasskitError> {
     let value: Value =
-        serde_json::from_slice(&body).map_err(|_| PasskitError::BadRequest("body is not JSON"))?;
+        serde_json::from_slice(body).map_err(|_| PasskitError::BadRequest("body is not JSON"))?;
     let logs = value
         .get("logs")
         .and_then(Value::as_array)
@@ -35,9 +46,5 @@ pub async fn receive(
         .map(|m| m.chars().take(MAX_MESSAGE_CHARS).collect())
         .collect();
     let dropped = logs.len() - messages.len();
-    state
-        .domain
-        .device_logs(request_id.as_str(), &messages, dropped)
-        .await;
-    Ok(StatusCode::OK)
+    Ok((messages, dropped))
 }

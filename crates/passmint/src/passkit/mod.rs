@@ -102,7 +102,7 @@ pub async fn authorize(
 }
 
 /// The token of `Authorization: ApplePass <token>`, if the header has that shape.
-fn apple_pass_token(headers: &HeaderMap) -> Option<&str> {
+pub fn apple_pass_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();

@@ -19,7 +19,7 @@ fn path(p: DevicePath) -> Result<(String, String, String), PasskitError> {
 }
 
 /// The push token of a registration body `{"pushToken": "…"}`.
-fn push_token(body: &[u8]) -> Result<String, PasskitError> {
+pub fn push_token(body: &[u8]) -> Result<String, PasskitError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|_| PasskitError::BadRequest("body is not JSON"))?;
     let token = value

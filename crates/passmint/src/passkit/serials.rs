@@ -26,7 +26,7 @@ struct SerialNumbers {
 /// `passesUpdatedSince` from the raw query. A tag we never issued (not a number) is treated
 /// as "no tag": the device gets all its passes, which can only mean an extra fetch, never a
 /// missed update.
-fn since(query: Option<&str>) -> Result<Option<i64>, PasskitError> {
+pub fn since(query: Option<&str>) -> Result<Option<i64>, PasskitError> {
     let Some(query) = query else { return Ok(None) };
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));

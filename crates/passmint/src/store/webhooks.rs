@@ -714,6 +714,7 @@ impl Store {
     /// Records attempts in one transaction: the log rows, then the outbox rows (each write only
     /// while the row is still under this claim, so a claim that lost its lease changes
     /// nothing), then event bodies nobody waits for any more; the log is pruned to `keep`.
+    /// Multi-row statements: one round trip per 200 deliveries on the happy path.
     pub async fn record_deliveries(
         &self,
         results: &[(ClaimedDelivery, String, AttemptResult)],
@@ -724,69 +725,99 @@ impl Store {
         }
         let _turn = self.write_turn().await;
         in_transaction!(self, tx => async {
+            // A webhook deleted while its delivery was in flight took its rows with it: log
+            // nothing for it, and let the rest of the batch record.
+            let mut webhooks: Vec<&str> = results.iter().map(|(c, _, _)| c.webhook_id.as_str()).collect();
+            webhooks.sort_unstable();
+            webhooks.dedup();
+            let mut live: HashSet<String> = HashSet::new();
+            for chunk in webhooks.chunks(CHUNK) {
+                let mut select = sqlx::QueryBuilder::new("SELECT id FROM webhooks WHERE id IN (");
+                let mut list = select.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                select.push(")");
+                let ids: Vec<String> = select
+                    .build_query_scalar()
+                    .persistent(false)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                live.extend(ids);
+            }
+            let logged: Vec<&(ClaimedDelivery, String, AttemptResult)> = results
+                .iter()
+                .filter(|(c, _, r)| r.outcome != AttemptOutcome::Release && live.contains(&c.webhook_id))
+                .collect();
             let mut last_seq = 0_i64;
-            let mut events: Vec<&str> = Vec::new();
-            for (claim, event_type, r) in results {
-                if r.outcome != AttemptOutcome::Release {
+            for chunk in logged.chunks(200) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO webhook_deliveries (id, webhook_id, event_id, type, attempt, status, \
+                     error, duration_ms, at, next_attempt_at) ",
+                );
+                insert.push_values(chunk, |mut row, (claim, event_type, r)| {
                     let next = match r.outcome {
                         AttemptOutcome::Retry { due_at } => Some(due_at),
                         _ => None,
                     };
-                    // Nothing to log for a webhook deleted while this was in flight (its rows
-                    // went with it); the rest of the batch still records.
-                    let seq: Option<i64> = sqlx::query_scalar(
-                        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, type, attempt, status, \
-                         error, duration_ms, at, next_attempt_at) \
-                         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
-                         WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = $2) RETURNING seq",
-                    )
-                    .bind(uuid::Uuid::new_v4().to_string())
-                    .bind(&claim.webhook_id)
-                    .bind(&claim.event_id)
-                    .bind(event_type)
-                    .bind(claim.attempts + 1)
-                    .bind(r.status)
-                    .bind(&r.error)
-                    .bind(r.duration_ms)
-                    .bind(r.at)
-                    .bind(next)
-                    .fetch_optional(&mut **tx)
+                    row.push_bind(uuid::Uuid::new_v4().to_string())
+                        .push_bind(&claim.webhook_id)
+                        .push_bind(&claim.event_id)
+                        .push_bind(event_type)
+                        .push_bind(claim.attempts + 1)
+                        .push_bind(r.status)
+                        .push_bind(&r.error)
+                        .push_bind(r.duration_ms)
+                        .push_bind(r.at)
+                        .push_bind(next);
+                });
+                insert.push(" RETURNING seq");
+                let seqs: Vec<i64> = insert
+                    .build_query_scalar()
+                    .persistent(false)
+                    .fetch_all(&mut **tx)
                     .await?;
-                    last_seq = last_seq.max(seq.unwrap_or(0));
-                }
-                match r.outcome {
-                    AttemptOutcome::Delivered | AttemptOutcome::GaveUp => {
-                        sqlx::query("DELETE FROM webhook_outbox WHERE seq = $1 AND claimed_until = $2")
-                            .bind(claim.seq)
-                            .bind(claim.claimed_until)
-                            .execute(&mut **tx)
-                            .await?;
-                        events.push(&claim.event_id);
-                    }
-                    AttemptOutcome::Retry { due_at } => {
-                        sqlx::query(
-                            "UPDATE webhook_outbox SET attempts = attempts + 1, due_at = $3, \
-                             claimed_until = NULL WHERE seq = $1 AND claimed_until = $2",
-                        )
-                        .bind(claim.seq)
-                        .bind(claim.claimed_until)
-                        .bind(due_at)
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                    AttemptOutcome::Release => {
-                        sqlx::query(
-                            "UPDATE webhook_outbox SET due_at = $3, claimed_until = NULL \
-                             WHERE seq = $1 AND claimed_until = $2",
-                        )
-                        .bind(claim.seq)
-                        .bind(claim.claimed_until)
-                        .bind(r.at)
-                        .execute(&mut **tx)
-                        .await?;
-                    }
-                }
+                last_seq = last_seq.max(seqs.into_iter().max().unwrap_or(0));
             }
+            // Finished rows, 300 a statement; `seq IN (…)` finds them by primary key, the
+            // row-value list keeps only those still under this claim.
+            let done: Vec<&ClaimedDelivery> = results
+                .iter()
+                .filter(|(_, _, r)| matches!(r.outcome, AttemptOutcome::Delivered | AttemptOutcome::GaveUp))
+                .map(|(c, _, _)| c)
+                .collect();
+            for chunk in done.chunks(CHUNK) {
+                let mut delete = sqlx::QueryBuilder::new("DELETE FROM webhook_outbox WHERE seq IN (");
+                let mut seqs = delete.separated(", ");
+                for c in chunk {
+                    seqs.push_bind(c.seq);
+                }
+                delete.push(") AND (seq, claimed_until) IN (");
+                delete.push_values(chunk, |mut row, c| {
+                    row.push_bind(c.seq).push_bind(c.claimed_until);
+                });
+                delete.push(")");
+                delete.build().persistent(false).execute(&mut **tx).await?;
+            }
+            for (claim, _, r) in results {
+                let due_at = match r.outcome {
+                    AttemptOutcome::Retry { due_at } => due_at,
+                    AttemptOutcome::Release => r.at,
+                    _ => continue,
+                };
+                let retried = i64::from(matches!(r.outcome, AttemptOutcome::Retry { .. }));
+                sqlx::query(
+                    "UPDATE webhook_outbox SET attempts = attempts + $3, due_at = $4, \
+                     claimed_until = NULL WHERE seq = $1 AND claimed_until = $2",
+                )
+                .bind(claim.seq)
+                .bind(claim.claimed_until)
+                .bind(retried)
+                .bind(due_at)
+                .execute(&mut **tx)
+                .await?;
+            }
+            let mut events: Vec<&str> = done.iter().map(|c| c.event_id.as_str()).collect();
             events.sort_unstable();
             events.dedup();
             for chunk in events.chunks(CHUNK) {

@@ -86,6 +86,9 @@ struct Target {
     secret: Arc<Vec<u8>>,
 }
 
+/// The webhooks by id, in creation order.
+type Targets = Vec<(String, Target)>;
+
 struct Shared {
     store: Store,
     master_key: MasterKey,
@@ -99,7 +102,7 @@ struct Shared {
     /// Raised when a delivery finishes: a webhook that was at its limit has room again.
     freed: tokio::sync::Notify,
     /// The webhooks as last listed, and when.
-    listed: Mutex<Option<(Instant, Vec<(String, Target)>)>>,
+    listed: Mutex<Option<(Instant, Targets)>>,
 }
 
 /// The webhook worker. [`WebhookWorker::spawn`] starts it; [`WebhookHandle::shutdown`] stops it.
@@ -315,7 +318,7 @@ async fn claim_round(
 const TARGETS_TTL: Duration = Duration::from_secs(1);
 
 /// The webhooks, read again once [`TARGETS_TTL`] has passed.
-async fn current_targets(shared: &Shared) -> Result<Vec<(String, Target)>, crate::store::StoreError> {
+async fn current_targets(shared: &Shared) -> Result<Targets, crate::store::StoreError> {
     {
         let cached = lock(&shared.listed);
         if let Some((at, targets)) = &*cached
@@ -330,7 +333,7 @@ async fn current_targets(shared: &Shared) -> Result<Vec<(String, Target)>, crate
 }
 
 /// The current webhooks, with their secrets unsealed once each.
-async fn refresh_targets(shared: &Shared) -> Result<Vec<(String, Target)>, crate::store::StoreError> {
+async fn refresh_targets(shared: &Shared) -> Result<Targets, crate::store::StoreError> {
     let rows = shared.store.webhook_targets().await?;
     let mut known = lock(&shared.targets);
     let mut out = Vec::with_capacity(rows.len());
