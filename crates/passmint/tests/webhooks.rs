@@ -177,7 +177,7 @@ async fn every_event_type_arrives_with_a_valid_signature(db: &TestDb) {
         .unwrap();
     // Certificates: one with 5 days left (the 7-day warning), one about to expire.
     let soon = template_expiring_in(&f, 5 * 86_400).await;
-    let expiring = template_expiring_in(&f, 3).await;
+    let expiring = template_expiring_in(&f, 8).await;
 
     let all = receiver
         .wait_until("every event type", |d| {
