@@ -16,10 +16,12 @@ const seed = env.SEED_DIR;
 const rounds = Number(env.ROUNDS || 5);
 const patchConcurrency = Number(env.PATCH_CONCURRENCY || 64);
 const passjsInFlight = Number(env.PASSJS_IN_FLIGHT || 100);
-const deadlineMs = Number(env.ROUND_DEADLINE_MS || 120000);
+const deadlineMs = Number(env.ROUND_DEADLINE_MS || 60000);
 
 const passIds = readFileSync(path.join(seed, 'pass-ids.txt'), 'utf8').split('\n').filter(Boolean);
 const tokens = readFileSync(path.join(seed, 'push-tokens.txt'), 'utf8').split('\n').filter(Boolean);
+// A PATCH replaces the payload: the example's, with the points changed each round.
+const payload = JSON.parse(readFileSync('examples/payload.json', 'utf8'));
 const agent = new http.Agent({ keepAlive: true, maxSockets: patchConcurrency });
 
 function request(url, { method = 'GET', headers = {}, body } = {}) {
@@ -89,7 +91,7 @@ async function passmintRound(round) {
     const res = await request(`${passmint}/v2/credentials/compact/digital-pass/apple/passes/${id}`, {
       method: 'PATCH',
       headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ payload: { points: 1000 + round } }),
+      body: JSON.stringify({ payload: { ...payload, points: 1000 + round } }),
     });
     if (res.status !== 200) failedPatches += 1;
     lastCommit = Math.max(lastCommit, Date.now());

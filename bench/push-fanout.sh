@@ -35,9 +35,10 @@ standin_pid=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
   [ -n "$standin_pid" ] && kill "$standin_pid" 2>/dev/null && wait "$standin_pid" 2>/dev/null || true
-  rm -rf "$tmp"
+  if [ -n "${BENCH_KEEP:-}" ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM
 
 # pass-js, pinned, in a throwaway directory.
 passjs_dir=${BENCH_PASSJS_DIR:-$tmp/passjs}
@@ -95,12 +96,13 @@ STANDIN_PORT=$standin_port STANDIN_CA="$tmp/ca.pem" SEED_DIR="$tmp/seed" ROUNDS=
 python3 - "$tmp/results.jsonl" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print("| round | sender | delivered | pushes/s | duplicates | slowest device after last commit | ConnectionError | load (1/5/15) |")
-print("|---:|---|---:|---:|---:|---:|---:|---|")
+print("| round | sender | delivered | pushes/s | all PATCHes took | duplicates | slowest device after last commit | ConnectionError | load (1/5/15) |")
+print("|---:|---|---:|---:|---:|---:|---:|---:|---|")
 for r in rows:
     slow = f"{r['slowestAfterCommitMs']} ms" if r["who"] == "passmint" else "–"
     errors = r.get("connectionErrors", r.get("failed", 0))
-    print(f"| {r['round']} | {r['who']} | {r['delivered']:,}/{r['devices']:,} | {r['rate']:,} | {r['duplicates']} | {slow} | {errors} | {r['load']} |")
+    patch = f"{r['patchMs']:,} ms" if r["who"] == "passmint" else "–"
+    print(f"| {r['round']} | {r['who']} | {r['delivered']:,}/{r['devices']:,} | {r['rate']:,} | {patch} | {r['duplicates']} | {slow} | {errors} | {r['load']} |")
 for who in ("passmint", "pass-js"):
     rates = [r["rate"] for r in rows if r["who"] == who]
     print(f"\nmedian {who}: {statistics.median(rates):,.0f} pushes/s over {len(rates)} rounds", end="")
