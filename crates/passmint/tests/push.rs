@@ -681,7 +681,9 @@ async fn a_fan_out_against_an_apns_that_pushes_back_sends_each_token_once(db: &T
         json!({
             "script": script,
             "dropOnReject": true,
-            "goawayEvery": 400,
+            // Low enough that a session reaches it however the client spreads 1,205 pushes over
+            // its (at most 4) connections.
+            "goawayEvery": 150,
             "resetRate": 0.02,
             "calmAboveOpen": 300,
             "seed": 7,
