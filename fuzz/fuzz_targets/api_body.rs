@@ -18,7 +18,8 @@ use serde_json::Value;
 fn schemas() -> &'static Schemas {
     static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        Schemas::compile(&passmint::ops::openapi(), passmint::api::BODY_SCHEMAS).expect("the schemas compile")
+        Schemas::compile(&passmint::api::openapi::document(), passmint::api::BODY_SCHEMAS)
+            .expect("the schemas compile")
     })
 }
 
