@@ -556,7 +556,13 @@ async fn pauses_a_template_whose_certificate_apns_refuses_until_it_is_replaced(d
             .unwrap()
             .is_empty()
     );
-    let paused = f.events_of("APNS_PUSH_PAUSED").await;
+    // The worker releases its claims before it records the pause's event: wait for the event.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut paused = f.events_of("APNS_PUSH_PAUSED").await;
+    while paused.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        paused = f.events_of("APNS_PUSH_PAUSED").await;
+    }
     assert_eq!(paused.len(), 1, "one event, not one per push");
     assert_eq!(paused[0]["reason"], "BadCertificate");
     let refused_sends = f.apns.request_count();
