@@ -48,6 +48,7 @@ export PASSMINT_PUBLIC_URL="http://127.0.0.1:$port"
 export PASSMINT_APNS_URL="https://127.0.0.1:9" # nothing here updates a pass
 export PASSMINT_ADMIN_TOKEN="bench-admin-token-0123456789abcdef"
 export RUST_LOG=warn
+export PASSMINT_PUBLIC_RATE_LIMIT=off # wrk is one client address
 export BENCH_ADMIN_TOKEN=$PASSMINT_ADMIN_TOKEN BENCH_PASSES=$passes BENCH_RUN=$(date +%s%N)
 
 python3 bench/make-bench-template.py "$tmp/big" >/dev/null
