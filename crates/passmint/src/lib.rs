@@ -20,6 +20,7 @@ pub mod store;
 pub mod tokens;
 pub mod webhooks;
 pub mod wire;
+pub mod worker;
 
 pub use app::{AppState, LaunchError, launch, serve};
 pub use config::Settings;

@@ -8,8 +8,7 @@
 //! in flight), retryable failures come back after an exponential backoff with jitter (at least
 //! the server's `retry-after`), dead tokens lose their registrations, and a certificate APNs
 //! refuses pauses its template until the template gets new signing material.
-mod backoff;
 mod worker;
 
-pub use backoff::Backoff;
-pub use worker::{PushError, PushWorker, WorkerConfig, WorkerHandle, endpoint_from_settings};
+pub use crate::worker::{Backoff, WorkerHandle};
+pub use worker::{PushError, PushWorker, WorkerConfig, endpoint_from_settings};

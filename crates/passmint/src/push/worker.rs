@@ -7,14 +7,13 @@ use apns::{Credential, DeviceToken, Notification, Outcome};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinHandle;
 
-use super::Backoff;
 use crate::config::Settings;
 use crate::domain::crypto::MasterKey;
 use crate::metrics::Metrics;
 use crate::store::outbox::{ClaimedPush, PushResult};
 use crate::store::{NewEvent, Store, StoreError, now_millis};
+use crate::worker::{Backoff, WorkerHandle};
 
 /// Why the worker could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -93,23 +92,6 @@ pub struct PushWorker {
     shared: Arc<Shared>,
 }
 
-/// A running worker.
-pub struct WorkerHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl WorkerHandle {
-    /// Stops claiming, waits for the pushes in flight, records their results and releases the
-    /// claims not yet sent (everything else stays queued for the next start).
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        if let Err(error) = self.task.await {
-            tracing::error!(%error, "push worker ended abnormally");
-        }
-    }
-}
-
 /// A sent (or skipped) push on its way to the recorder.
 struct Finished {
     claim: ClaimedPush,
@@ -151,9 +133,9 @@ impl PushWorker {
 
     /// Starts the worker on the current runtime.
     pub fn spawn(self) -> WorkerHandle {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(self.shared, stopped));
-        WorkerHandle { stop, task }
+        // On shutdown it stops claiming, waits for the pushes in flight, records their results
+        // and releases the claims not yet sent (everything else stays queued).
+        WorkerHandle::spawn("push", |stopped| run(self.shared, stopped))
     }
 }
 

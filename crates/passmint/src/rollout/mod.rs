@@ -10,4 +10,4 @@
 //! newer PUT, which supersedes the rollout and covers every pass itself.
 mod worker;
 
-pub use worker::{RolloutHandle, RolloutWorker, RolloutWorkerConfig};
+pub use worker::{RolloutWorker, RolloutWorkerConfig};

@@ -2,10 +2,9 @@
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::domain::{Domain, StepDone};
-use crate::push::Backoff;
+use crate::worker::{Backoff, WorkerHandle};
 
 /// Tuning. The defaults suit production; tests shorten the lease.
 #[derive(Debug, Clone)]
@@ -44,23 +43,6 @@ pub struct RolloutWorker {
     owner: String,
 }
 
-/// A running rollout worker.
-pub struct RolloutHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl RolloutHandle {
-    /// Stops after the step in progress and hands the rollout back, so another process (or
-    /// the next start) takes it over at once.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        if let Err(error) = self.task.await {
-            tracing::error!(%error, "rollout worker ended abnormally");
-        }
-    }
-}
-
 impl RolloutWorker {
     pub fn new(domain: Domain, config: RolloutWorkerConfig) -> Self {
         Self {
@@ -71,10 +53,10 @@ impl RolloutWorker {
     }
 
     /// Starts the worker on the current runtime.
-    pub fn spawn(self) -> RolloutHandle {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(self.run(stopped));
-        RolloutHandle { stop, task }
+    /// On shutdown it stops after the step in progress and hands the rollout back, so another
+    /// process (or the next start) takes it over at once.
+    pub fn spawn(self) -> WorkerHandle {
+        WorkerHandle::spawn("rollouts", |stopped| self.run(stopped))
     }
 
     async fn run(self, mut stop: watch::Receiver<bool>) {

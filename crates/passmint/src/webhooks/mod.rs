@@ -15,4 +15,4 @@ mod signature;
 mod worker;
 
 pub use signature::sign;
-pub use worker::{ClientError, WebhookConfig, WebhookHandle, WebhookWorker};
+pub use worker::{ClientError, WebhookConfig, WebhookWorker};

@@ -6,16 +6,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinHandle;
 
 use super::signature::sign;
 use crate::config::Settings;
 use crate::domain::crypto::MasterKey;
 use crate::metrics::Metrics;
 // The push worker's backoff (exponential, jitter in the upper half): one rule for both outboxes.
-use crate::push::Backoff;
 use crate::store::webhooks::{AttemptOutcome, AttemptResult, ClaimedDelivery, EventBody};
 use crate::store::{Store, now_millis};
+use crate::worker::{Backoff, WorkerHandle};
 
 /// Tuning. The defaults suit production; tests shorten the delays through the settings.
 #[derive(Debug, Clone)]
@@ -105,26 +104,9 @@ struct Shared {
     listed: Mutex<Option<(Instant, Targets)>>,
 }
 
-/// The webhook worker. [`WebhookWorker::spawn`] starts it; [`WebhookHandle::shutdown`] stops it.
+/// The webhook worker. [`WebhookWorker::spawn`] starts it; [`WorkerHandle::shutdown`] stops it.
 pub struct WebhookWorker {
     shared: Arc<Shared>,
-}
-
-/// A running worker.
-pub struct WebhookHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl WebhookHandle {
-    /// Stops claiming, lets the deliveries in flight finish (each within the timeout) and
-    /// records them; everything else stays queued for the next start.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        if let Err(error) = self.task.await {
-            tracing::error!(%error, "webhook worker ended abnormally");
-        }
-    }
 }
 
 /// Why the worker could not be set up.
@@ -163,10 +145,10 @@ impl WebhookWorker {
     }
 
     /// Starts the worker on the current runtime.
-    pub fn spawn(self) -> WebhookHandle {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(self.shared, stopped));
-        WebhookHandle { stop, task }
+    pub fn spawn(self) -> WorkerHandle {
+        // On shutdown it stops claiming, lets the deliveries in flight finish (each within the
+        // timeout) and records them; everything else stays queued for the next start.
+        WorkerHandle::spawn("webhooks", |stopped| run(self.shared, stopped))
     }
 }
 
