@@ -502,6 +502,8 @@ async fn a_put_changing_the_identifiers_of_a_template_with_passes_is_a_409_namin
             .unwrap();
         assert_eq!(r.status(), 200);
         f.issue(Some("ID-1")).await;
+        // The last PUT's rollout ends in the background; compare once it has.
+        wait_for_done(&f.server.client, &f.server.url, &f.template_id).await;
         let before = get_json(&f.server.client, &format!("{}{path}", f.server.url)).await;
         let r = f.server.put_form(&path, upload.form()).send().await.unwrap();
         assert_eq!(r.status(), 409);
