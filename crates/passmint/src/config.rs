@@ -660,4 +660,63 @@ mod tests {
             );
         }
     }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn google_wallet_is_on_only_with_both_the_issuer_id_and_the_key_file() {
+        let off = load(None, env_of(&[]), Layer::default()).unwrap();
+        assert_eq!(off.google, None);
+        let half = load(
+            None,
+            env_of(&[("PASSMINT_GOOGLE_ISSUER_ID", "3388000000012345678")]),
+            Layer::default(),
+        )
+        .unwrap();
+        assert_eq!(half.google, None);
+        let on = load(
+            None,
+            env_of(&[
+                ("PASSMINT_GOOGLE_ISSUER_ID", "3388000000012345678"),
+                (
+                    "PASSMINT_GOOGLE_SERVICE_ACCOUNT_FILE",
+                    "/etc/passmint/google.json",
+                ),
+                ("PASSMINT_GOOGLE_TOKEN_URL", "http://127.0.0.1:9/token"),
+            ]),
+            Layer::default(),
+        )
+        .unwrap()
+        .google
+        .unwrap();
+        assert_eq!(on.issuer_id, "3388000000012345678");
+        assert_eq!(
+            on.service_account_file,
+            PathBuf::from("/etc/passmint/google.json")
+        );
+        assert_eq!(on.api_url, "https://walletobjects.googleapis.com");
+        assert_eq!(on.token_url.as_deref(), Some("http://127.0.0.1:9/token"));
+        assert_eq!(on.save_url, "https://pay.google.com/gp/v/save");
+    }
+
+    #[test]
+    fn rejects_google_wallet_settings_that_cannot_work_naming_the_setting() {
+        for (name, value) in [
+            ("PASSMINT_GOOGLE_ISSUER_ID", "my-issuer"),
+            ("PASSMINT_GOOGLE_API_URL", "walletobjects.googleapis.com"),
+            ("PASSMINT_GOOGLE_TOKEN_URL", "ftp://example.com/token"),
+            ("PASSMINT_GOOGLE_SAVE_URL", "pay.google.com"),
+        ] {
+            let env = move |k: &str| (k == name).then(|| value.to_string());
+            let err = load(None, env, Layer::default()).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+    }
 }

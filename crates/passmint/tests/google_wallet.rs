@@ -549,6 +549,33 @@ async fn a_write_google_refuses_is_recorded_as_failed_with_an_event_and_kept_for
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_account_google_refuses_pauses_the_sync_without_failing_the_changes() {
+    let google = Google::start();
+    let db = TestDb::sqlite().await;
+    let server = start(&db, Some(google.settings())).await;
+    // 403: the service account is not a user of the issuer.
+    google.server.inject(Fault::status(403).on_api());
+    let template = server.create(&upload("coupon")).await;
+    let template_id = template["id"].as_str().unwrap().to_string();
+    let paused = wait_for_value("the pause's event", || {
+        let events = futures_block_value(events_of(&server, "GOOGLE_WALLET_SYNC_FAIL"));
+        events.into_iter().find(|e| e["data"]["paused"] == true)
+    })
+    .await;
+    assert_eq!(paused["data"]["reason"], "permission denied");
+    // Nothing was given up: the class waits for the pause to end.
+    let queue = server.state.store.google_queue().await.unwrap();
+    assert_eq!((queue.depth, queue.failed), (1, 0));
+    assert!(google.server.class(&class_id(&template_id)).is_none());
+    let metrics = server.get("/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains("passmint_google_syncs_total{outcome=\"paused\"} 1"),
+        "{metrics}"
+    );
+    server.stop().await;
+}
+
 fn futures_block_value<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
