@@ -12,6 +12,7 @@ pub mod bundle;
 mod cms;
 pub mod dev_certs;
 pub mod images;
+pub mod keys;
 pub mod manifest;
 pub mod pass_json;
 pub mod problem;

@@ -94,7 +94,7 @@ impl Template {
             Some(bytes) => {
                 if let Some(map) = pass_json::parse(bytes, &mut findings) {
                     pass_json::check(&map, Mode::Template, &mut findings);
-                    style = pass_json::STYLES.iter().copied().find(|s| map.contains_key(*s));
+                    style = pass_json::layouts(&map);
                     pass_json = serde_json::Value::Object(map);
                 }
             }
