@@ -127,7 +127,9 @@ fn type_name(kind: Kind) -> &'static str {
 pub fn layouts(pass: &Map<String, Value>) -> Option<Layouts> {
     let base = STYLES.iter().copied().find(|s| pass.contains_key(*s));
     let mut found = base.and_then(Layouts::named).unwrap_or(Layouts::NONE);
-    if let Some(family) = base.and_then(|s| keys::find(keys::PASS_KEYS, s)).map(|k| k.layouts)
+    if let Some(family) = base
+        .and_then(|s| keys::find(keys::PASS_KEYS, s))
+        .map(|k| k.layouts)
         && let Some(Value::Array(schemes)) = pass.get("preferredStyleSchemes")
     {
         for scheme in schemes.iter().filter_map(Value::as_str) {
@@ -357,7 +359,7 @@ impl Checker<'_> {
         self.web_service(pass);
         self.limited_list(pass, "locations", 10, Self::location);
         self.limited_list(pass, "beacons", 10, Self::beacon);
-        self.relevant_dates(pass);
+        let relevant_date_versions = self.relevant_dates(pass);
         if let Some(Value::Object(nfc)) = pass.get("nfc") {
             self.nfc(nfc);
         }
@@ -376,13 +378,11 @@ impl Checker<'_> {
         if pass.contains_key("appLaunchURL") && !pass.contains_key("associatedStoreIdentifiers") {
             self.warn("appLaunchURL", "has no effect without associatedStoreIdentifiers");
         }
-        let mut versions: Vec<(String, Ios)> = known
-            .iter()
-            .map(|k| (k.name.to_owned(), k.since))
-            .collect();
+        let mut versions: Vec<(String, Ios)> = known.iter().map(|k| (k.name.to_owned(), k.since)).collect();
         if let Some(Value::Array(schemes)) = pass.get("preferredStyleSchemes") {
             versions.extend(self.style_schemes(pass, schemes));
         }
+        versions.extend(relevant_date_versions);
         self.upcoming(pass);
         self.featured_actions(pass);
         self.newer_than_the_rest(&versions);
@@ -440,7 +440,10 @@ impl Checker<'_> {
                     &path,
                     format!(
                         "\"{name}\" has no effect on this pass: it is a layout of {}",
-                        if scheme.layouts.meets(Layouts::EVENT_TICKET.or(Layouts::POSTER_EVENT_TICKET)) {
+                        if scheme
+                            .layouts
+                            .meets(Layouts::EVENT_TICKET.or(Layouts::POSTER_EVENT_TICKET))
+                        {
                             "eventTicket"
                         } else {
                             "boardingPass"
@@ -872,9 +875,12 @@ impl Checker<'_> {
         }
     }
 
-    fn relevant_dates(&mut self, pass: &Map<String, Value>) {
+    /// Checks `relevantDates`; returns the versions its entries need (a single `date` is the
+    /// iOS 26 form, intervals came with iOS 18).
+    fn relevant_dates(&mut self, pass: &Map<String, Value>) -> Vec<(String, Ios)> {
+        let mut versions = Vec::new();
         let Some(Value::Array(list)) = pass.get("relevantDates") else {
-            return;
+            return versions;
         };
         for (i, item) in list.iter().enumerate() {
             let path = format!("relevantDates[{i}]");
@@ -883,6 +889,9 @@ impl Checker<'_> {
                 continue;
             };
             let has_date = item.contains_key("date");
+            if has_date {
+                versions.push((format!("{path}.date"), Ios(26, 0)));
+            }
             let has_interval = item.contains_key("startDate") || item.contains_key("endDate");
             if has_date == has_interval {
                 self.error(&path, "needs either date, or startDate and endDate");
@@ -899,6 +908,7 @@ impl Checker<'_> {
                 }
             }
         }
+        versions
     }
 
     fn nfc(&mut self, nfc: &Map<String, Value>) {
