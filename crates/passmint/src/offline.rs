@@ -95,24 +95,59 @@ fn read_template(path: &Path, limits: &Limits) -> anyhow::Result<Result<Template
 
 /// `passmint lint PATH`: prints every error and warning; exit 1 when there is an error.
 pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
-    match read_template(&args.path, &Limits::default())? {
+    // Lint judges any size, and says when the server's default limit would refuse it.
+    let limits = Limits {
+        max_zip_bytes: u64::MAX,
+        ..Limits::default()
+    };
+    let server_limit = pkpass::template::DEFAULT_MAX_ZIP_BYTES;
+    let (result, zip_bytes) = if args.path.is_dir() {
+        let result = Template::from_dir(&args.path, &limits);
+        // What the upload would weigh: the folder's files zipped as a client would.
+        let size = result.as_ref().ok().and_then(|t| {
+            let packed =
+                pkpass::bundle::PackedFiles::new(t.files().iter().map(|(n, b)| (n.as_str(), b.as_slice())))
+                    .ok()?;
+            Some(packed.bundle(&[]).len() as u64)
+        });
+        (result, size)
+    } else {
+        let bytes =
+            std::fs::read(&args.path).with_context(|| format!("cannot read {}", args.path.display()))?;
+        let size = bytes.len() as u64;
+        (Template::from_zip(&bytes, &limits), Some(size))
+    };
+    let mut size_warning = Vec::new();
+    if let Some(size) = zip_bytes.filter(|s| *s > server_limit) {
+        size_warning.push(Problem::new(
+            args.path.display().to_string(),
+            format!(
+                "is {}{size} bytes zipped, above passmint serve's default template limit of \
+                 {server_limit} bytes: the server answers 413 unless PASSMINT_MAX_TEMPLATE_BYTES is raised",
+                if args.path.is_dir() { "about " } else { "" }
+            ),
+        ));
+    }
+    match result {
         Ok(template) => {
             print_problems("warning", template.warnings());
+            print_problems("warning", &size_warning);
             println!(
                 "{}: OK, 0 errors, {} warning(s)",
                 args.path.display(),
-                template.warnings().len()
+                template.warnings().len() + size_warning.len()
             );
             Ok(ExitCode::SUCCESS)
         }
         Err(TemplateError::Invalid { findings }) => {
             print_problems("error", &findings.errors);
             print_problems("warning", &findings.warnings);
+            print_problems("warning", &size_warning);
             println!(
                 "{}: {} error(s), {} warning(s)",
                 args.path.display(),
                 findings.errors.len(),
-                findings.warnings.len()
+                findings.warnings.len() + size_warning.len()
             );
             Ok(ExitCode::FAILURE)
         }

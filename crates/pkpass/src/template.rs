@@ -7,6 +7,10 @@ use crate::pass_json::{self, Mode};
 use crate::problem::{Findings, Problem};
 use crate::{images, strings};
 
+/// The default largest template .zip: the server's `PASSMINT_MAX_TEMPLATE_BYTES` default (1 MiB,
+/// MATTR's limit), which `passmint lint` warns about.
+pub const DEFAULT_MAX_ZIP_BYTES: u64 = 1024 * 1024;
+
 /// Caps that keep hostile archives harmless.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -21,7 +25,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_zip_bytes: 1024 * 1024,
+            max_zip_bytes: DEFAULT_MAX_ZIP_BYTES,
             max_expanded_bytes: 16 * 1024 * 1024,
             max_entries: 1000,
         }
