@@ -13,8 +13,15 @@ use serde_json::Value;
 /// Arguments of `passmint lint`.
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
-    /// A template folder (e.g. `MyPass.pass/`) or a .zip / .pkpass file.
+    /// A template folder (e.g. `MyPass.pass/`), a template .zip, or a signed .pkpass (checked as
+    /// Wallet would: manifest, signature, chain to Apple's roots, validity, pass.json, images).
     pub path: PathBuf,
+    /// Also trust these root certificates (PEM) for a signed pass, e.g. a test chain's.
+    #[arg(long, value_name = "ROOT.pem")]
+    pub ca: Vec<PathBuf>,
+    /// Check a signed .pkpass as a template (its manifest and signature ignored).
+    #[arg(long)]
+    pub template: bool,
 }
 
 /// Arguments of `passmint sign`.
@@ -114,6 +121,9 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
     } else {
         let bytes =
             std::fs::read(&args.path).with_context(|| format!("cannot read {}", args.path.display()))?;
+        if !args.template && pkpass::verify::looks_signed(&bytes) {
+            return lint_signed(args, &bytes);
+        }
         let size = bytes.len() as u64;
         (Template::from_zip(&bytes, &limits), Some(size))
     };
@@ -157,6 +167,33 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
         }
         Err(TemplateError::Io(e)) => Err(e).context(format!("cannot read {}", args.path.display())),
     }
+}
+
+/// `passmint lint FILE.pkpass` for a signed pass: every problem Wallet would refuse it for.
+fn lint_signed(args: &LintArgs, bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    let mut options = pkpass::verify::Options::default();
+    for path in &args.ca {
+        let pem = read(path, "--ca certificate")?;
+        let certs = openssl::x509::X509::stack_from_pem(&pem)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .with_context(|| format!("--ca {} holds no PEM certificate", path.display()))?;
+        options.extra_roots.extend(certs);
+    }
+    let findings = pkpass::verify::check(bytes, &options);
+    print_problems("error", &findings.errors);
+    print_problems("warning", &findings.warnings);
+    println!(
+        "{}: signed pass, {} error(s), {} warning(s)",
+        args.path.display(),
+        findings.errors.len(),
+        findings.warnings.len()
+    );
+    Ok(if findings.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Inline JSON, or else the path of a JSON file.

@@ -131,9 +131,56 @@ fn lint_reads_a_zip_and_refuses_the_booking_sample() {
     let out = passmint(&["lint", &booking.display().to_string()], &repo());
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("boardingPass.transitType"));
+    // Apple's signed sample, as a template: fine.
+    let store = repo().join("crates/pkpass/tests/data/samples/apple-storecard.pkpass");
+    let out = passmint(&["lint", "--template", &store.display().to_string()], &repo());
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn lint_checks_a_signed_pass_as_wallet_does() {
+    // Apple's own sample chains to Apple's real root (shipped in the binary), and its
+    // certificates expired in 2016.
     let store = repo().join("crates/pkpass/tests/data/samples/apple-storecard.pkpass");
     let out = passmint(&["lint", &store.display().to_string()], &repo());
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("signed pass"), "{t}");
+    assert!(
+        t.contains("error: signature: the certificate \"Pass Type ID: pass.com.apple.devpubs.example\" expired on Jul 20"),
+        "{t}"
+    );
+    assert!(!t.contains("does not chain"), "{t}");
+    // A pass passmint signs with a dev chain: a foreign chain without --ca, clean with it.
+    let dir = with_certs();
+    let out = passmint(
+        &[
+            "sign",
+            &example(),
+            "-o",
+            "card.pkpass",
+            "--cert",
+            "certs/signer.pem",
+            "--key",
+            "certs/signer.key",
+            "--wwdr",
+            "certs/wwdr.pem",
+            "--passphrase",
+            "passmint-dev-only",
+            "--payload",
+            &payload(),
+        ],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", text(&out));
+    let out = passmint(&["lint", "card.pkpass"], dir.path());
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("does not chain to Apple's root certificates"), "{t}");
+    let out = passmint(&["lint", "card.pkpass", "--ca", "certs/root.pem"], dir.path());
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("signed pass, 0 error(s), 0 warning(s)"), "{t}");
 }
 
 #[test]

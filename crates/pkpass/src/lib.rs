@@ -20,6 +20,7 @@ pub mod render;
 pub mod sign;
 pub mod strings;
 pub mod template;
+pub mod verify;
 
 pub use bundle::PassBytes;
 pub use problem::{Findings, Problem};

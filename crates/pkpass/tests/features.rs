@@ -238,6 +238,18 @@ fn every_sample_lints_clean_issues_and_verifies() {
         };
         let issued = PreparedTemplate::new(template).issue(&input, &identity).unwrap();
         let files = verify_pass(&issued.bytes, &chain.root_pem);
+        // And the signed pass lints clean as Wallet would check it.
+        let signed = pkpass::verify::check(
+            &issued.bytes.to_vec(),
+            &pkpass::verify::Options {
+                extra_roots: vec![openssl::x509::X509::from_pem(&chain.root_pem).unwrap()],
+                ..Default::default()
+            },
+        );
+        assert!(
+            signed.errors.is_empty() && signed.warnings.is_empty(),
+            "{name} signed: {signed:#?}"
+        );
         let json: Value = serde_json::from_slice(&files["pass.json"]).unwrap();
         assert_eq!(json["description"], pass["description"], "{name}");
         for image in &images {
