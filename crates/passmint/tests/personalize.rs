@@ -331,21 +331,20 @@ async fn hostile_personalize_requests_get_4xx_and_change_nothing(db: &TestDb) {
     f.stop().await;
 }
 
+/// `POST /templates` with the rewards upload of `zip`: status and body.
+async fn post_template(f: &Fixture, zip: Vec<u8>) -> (u16, Value) {
+    let r = f
+        .server
+        .post_form(&format!("{BASE}/templates"), rewards_upload(f, zip).form())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json::<Value>().await.unwrap())
+}
+
 async fn templates_with_a_broken_personalization_json_are_refused_naming_the_member(db: &TestDb) {
     let f = Fixture::start_on(&db.url).await;
-    let post = |zip: Vec<u8>| {
-        let upload = rewards_upload(&f, zip);
-        async move {
-            let r = f
-                .server
-                .post_form(&format!("{BASE}/templates"), upload.form())
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap())
-        }
-    };
     let cases: Vec<(Value, &str)> = vec![
         (json!({ "description": "Join" }), "personalization.json: requiredPersonalizationFields"),
         (
@@ -366,7 +365,7 @@ async fn templates_with_a_broken_personalization_json_are_refused_naming_the_mem
         ),
     ];
     for (personalization, member) in cases {
-        let (status, body) = post(rewards_with(Some(&personalization), |_| {})).await;
+        let (status, body) = post_template(&f, rewards_with(Some(&personalization), |_| {})).await;
         assert_eq!(status, 400, "{body}");
         let msgs: Vec<&str> = body["details"]
             .as_array()
@@ -378,7 +377,7 @@ async fn templates_with_a_broken_personalization_json_are_refused_naming_the_mem
     }
     // Rewards enrollment needs NFC.
     let good = json!({ "requiredPersonalizationFields": ["PKPassPersonalizationFieldName"], "description": "Join" });
-    let (status, body) = post(rewards_with(Some(&good), |p| {
+    let (status, body) = post_template(&f, rewards_with(Some(&good), |p| {
         p.as_object_mut().unwrap().remove("nfc");
     }))
     .await;
