@@ -72,7 +72,12 @@ fn personalize_path(pass_type: &str, serial: &str) -> String {
 }
 
 /// Wallet's personalize request (no `Authorization`, as Apple sends it): status and body.
-async fn personalize_raw(f: &Fixture, pass_type: &str, serial: &str, body: Vec<u8>) -> (u16, Vec<u8>, String) {
+async fn personalize_raw(
+    f: &Fixture,
+    pass_type: &str,
+    serial: &str,
+    body: Vec<u8>,
+) -> (u16, Vec<u8>, String) {
     let r = f
         .server
         .client
@@ -189,7 +194,10 @@ async fn the_holder_enrolls_and_wallet_gets_the_personalized_pass(db: &TestDb) {
     let (status, signature, content_type) = personalize(&f, &pass, &ada(token)).await;
     assert_eq!(status, 200);
     assert_eq!(content_type, "application/octet-stream");
-    assert_eq!(cms_verify_token(token, &signature, &f.chain.root_pem), token.as_bytes());
+    assert_eq!(
+        cms_verify_token(token, &signature, &f.chain.root_pem),
+        token.as_bytes()
+    );
 
     // The device learns of the change (push, then the changed serials) and fetches it with
     // If-Modified-Since: the personalized pass, without the signup form.
@@ -214,13 +222,26 @@ async fn the_holder_enrolls_and_wallet_gets_the_personalized_pass(db: &TestDb) {
     assert_eq!(email, "ada@example.com");
 
     // The holder's data is in the pass's payload, for the issuer.
-    let stored: Value = f.server.get(&pass.location).send().await.unwrap().json().await.unwrap();
-    assert_eq!(stored["payload"]["personalization"]["emailAddress"], "ada@example.com");
+    let stored: Value = f
+        .server
+        .get(&pass.location)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["payload"]["personalization"]["emailAddress"],
+        "ada@example.com"
+    );
     assert_eq!(stored["payload"]["points"], 120);
 
     // The webhook names the pass and the members given, never their values.
     let deliveries = receiver
-        .wait_until("pass.personalized", |d| d.iter().any(|d| d.event_type() == "pass.personalized"))
+        .wait_until("pass.personalized", |d| {
+            d.iter().any(|d| d.event_type() == "pass.personalized")
+        })
         .await;
     let delivery = deliveries
         .iter()
@@ -228,13 +249,19 @@ async fn the_holder_enrolls_and_wallet_gets_the_personalized_pass(db: &TestDb) {
         .unwrap();
     let text = String::from_utf8_lossy(&delivery.raw).to_string();
     assert!(text.contains(&pass.id), "{text}");
-    assert!(text.contains("emailAddress") && !text.contains("ada@example.com"), "{text}");
+    assert!(
+        text.contains("emailAddress") && !text.contains("ada@example.com"),
+        "{text}"
+    );
 
     // The event is recorded, with the members given and not their values.
     let events = events_of(&f, "PASSKIT_PASS_PERSONALIZE_SUCCESS").await;
     assert_eq!(events.len(), 1, "{events:?}");
     let data = events[0]["data"].to_string();
-    assert!(data.contains(&pass.serial) && !data.contains("Lovelace"), "{data}");
+    assert!(
+        data.contains(&pass.serial) && !data.contains("Lovelace"),
+        "{data}"
+    );
 
     // Wallet retrying the same request gets a valid answer again, and nothing changes.
     let (status, signature, _) = personalize(&f, &pass, &ada("wallet-token-retry")).await;
@@ -257,7 +284,16 @@ async fn the_holder_enrolls_and_wallet_gets_the_personalized_pass(db: &TestDb) {
     assert_eq!(secondary_value(&pass_json, "member"), "Ada Lovelace");
 
     // The route is in the metrics like the other PassKit routes.
-    let metrics = f.server.client.get(f.server.at("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = f
+        .server
+        .client
+        .get(f.server.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains("/passkit/v1/passes/{pass_type}/{serial}/personalize"),
         "personalize route missing from /metrics"
@@ -280,17 +316,23 @@ async fn hostile_personalize_requests_get_4xx_and_change_nothing(db: &TestDb) {
         ("an array", b"[]".to_vec(), 400),
         (
             "unknown member",
-            body_of(json!({ "personalizationToken": "t", "requiredPersonalizationInfo": { "fullName": "A", "emailAddress": "a@b" }, "x": 1 })),
+            body_of(
+                json!({ "personalizationToken": "t", "requiredPersonalizationInfo": { "fullName": "A", "emailAddress": "a@b" }, "x": 1 }),
+            ),
             400,
         ),
         (
             "unknown info member",
-            body_of(json!({ "personalizationToken": "t", "requiredPersonalizationInfo": { "fullName": "A", "emailAddress": "a@b", "shoeSize": "9" } })),
+            body_of(
+                json!({ "personalizationToken": "t", "requiredPersonalizationInfo": { "fullName": "A", "emailAddress": "a@b", "shoeSize": "9" } }),
+            ),
             400,
         ),
         (
             "token of the wrong type",
-            body_of(json!({ "personalizationToken": 5, "requiredPersonalizationInfo": { "fullName": "A", "emailAddress": "a@b" } })),
+            body_of(
+                json!({ "personalizationToken": 5, "requiredPersonalizationInfo": { "fullName": "A", "emailAddress": "a@b" } }),
+            ),
             400,
         ),
         (
@@ -300,12 +342,16 @@ async fn hostile_personalize_requests_get_4xx_and_change_nothing(db: &TestDb) {
         ),
         (
             "over-long value",
-            body_of(json!({ "personalizationToken": "t", "requiredPersonalizationInfo": { "fullName": long, "emailAddress": "a@b" } })),
+            body_of(
+                json!({ "personalizationToken": "t", "requiredPersonalizationInfo": { "fullName": long, "emailAddress": "a@b" } }),
+            ),
             400,
         ),
         (
             "a required field missing",
-            body_of(json!({ "personalizationToken": "t", "requiredPersonalizationInfo": { "fullName": "A" } })),
+            body_of(
+                json!({ "personalizationToken": "t", "requiredPersonalizationInfo": { "fullName": "A" } }),
+            ),
             400,
         ),
     ];
@@ -314,9 +360,24 @@ async fn hostile_personalize_requests_get_4xx_and_change_nothing(db: &TestDb) {
         assert_eq!(status, expected, "{what}");
     }
     // Unknown pass, a path segment too long, and a pass whose template offers no enrollment.
-    assert_eq!(personalize_raw(&f, &pt, "no-such-serial", body_of(ada("t"))).await.0, 404);
-    assert_eq!(personalize_raw(&f, "other.type", &serial, body_of(ada("t"))).await.0, 404);
-    assert_eq!(personalize_raw(&f, &pt, &"s".repeat(400), body_of(ada("t"))).await.0, 400);
+    assert_eq!(
+        personalize_raw(&f, &pt, "no-such-serial", body_of(ada("t")))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        personalize_raw(&f, "other.type", &serial, body_of(ada("t")))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        personalize_raw(&f, &pt, &"s".repeat(400), body_of(ada("t")))
+            .await
+            .0,
+        400
+    );
     let plain = f.issue(None).await;
     assert_eq!(personalize(&f, &plain, &ada("t")).await.0, 404);
 
@@ -346,7 +407,10 @@ async fn post_template(f: &Fixture, zip: Vec<u8>) -> (u16, Value) {
 async fn templates_with_a_broken_personalization_json_are_refused_naming_the_member(db: &TestDb) {
     let f = Fixture::start_on(&db.url).await;
     let cases: Vec<(Value, &str)> = vec![
-        (json!({ "description": "Join" }), "personalization.json: requiredPersonalizationFields"),
+        (
+            json!({ "description": "Join" }),
+            "personalization.json: requiredPersonalizationFields",
+        ),
         (
             json!({ "requiredPersonalizationFields": [], "description": "Join" }),
             "personalization.json: requiredPersonalizationFields",
@@ -376,10 +440,14 @@ async fn templates_with_a_broken_personalization_json_are_refused_naming_the_mem
         assert!(msgs.iter().any(|m| m.starts_with(member)), "{member}: {body}");
     }
     // Rewards enrollment needs NFC.
-    let good = json!({ "requiredPersonalizationFields": ["PKPassPersonalizationFieldName"], "description": "Join" });
-    let (status, body) = post_template(&f, rewards_with(Some(&good), |p| {
-        p.as_object_mut().unwrap().remove("nfc");
-    }))
+    let good =
+        json!({ "requiredPersonalizationFields": ["PKPassPersonalizationFieldName"], "description": "Join" });
+    let (status, body) = post_template(
+        &f,
+        rewards_with(Some(&good), |p| {
+            p.as_object_mut().unwrap().remove("nfc");
+        }),
+    )
     .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("pass.json: nfc"), "{body}");

@@ -40,7 +40,12 @@ pub enum Field {
 
 impl Field {
     /// Every field, in Apple's order.
-    pub const ALL: [Self; 4] = [Self::Name, Self::PostalCode, Self::EmailAddress, Self::PhoneNumber];
+    pub const ALL: [Self; 4] = [
+        Self::Name,
+        Self::PostalCode,
+        Self::EmailAddress,
+        Self::PhoneNumber,
+    ];
 
     /// The name Apple uses in `requiredPersonalizationFields`.
     #[must_use]
@@ -136,7 +141,10 @@ pub fn parse(bytes: &[u8], findings: &mut Findings) -> Option<Personalization> {
             key.as_str(),
             "requiredPersonalizationFields" | "description" | "termsAndConditions"
         ) {
-            findings.warn(at(key), "is not a personalization.json key Wallet knows; it has no effect");
+            findings.warn(
+                at(key),
+                "is not a personalization.json key Wallet knows; it has no effect",
+            );
         }
     }
     if findings.errors.len() > errors_before {
@@ -216,7 +224,9 @@ pub fn check(files: &BTreeMap<String, Vec<u8>>, pass: Option<&Map<String, Value>
         if !pass.get("nfc").is_some_and(Value::is_object) {
             findings.error(
                 "pass.json: nfc",
-                format!("is required with {FILE}: Wallet offers rewards enrollment only on NFC-enabled passes"),
+                format!(
+                    "is required with {FILE}: Wallet offers rewards enrollment only on NFC-enabled passes"
+                ),
             );
         }
         if !pass.contains_key("storeCard") {
@@ -229,7 +239,9 @@ pub fn check(files: &BTreeMap<String, Vec<u8>>, pass: Option<&Map<String, Value>
     if !has_logo {
         findings.warn(
             format!("{LOGO}.png"),
-            format!("is missing: the signup form shows no logo (150 x 40 points; add {LOGO}.png and @2x/@3x)"),
+            format!(
+                "is missing: the signup form shows no logo (150 x 40 points; add {LOGO}.png and @2x/@3x)"
+            ),
         );
     }
 }
@@ -307,7 +319,10 @@ pub fn parse_request(body: &[u8]) -> Result<Request, Vec<Problem>> {
     let mut problems = Vec::new();
     for key in map.keys() {
         if key != "personalizationToken" && key != "requiredPersonalizationInfo" {
-            problems.push(Problem::new(short(key), "is not a member of the personalize body"));
+            problems.push(Problem::new(
+                short(key),
+                "is not a member of the personalize body",
+            ));
         }
     }
     let token = match map.get("personalizationToken") {
@@ -339,7 +354,10 @@ pub fn parse_request(body: &[u8]) -> Result<Request, Vec<Problem>> {
             for (key, value) in members {
                 let here = format!("requiredPersonalizationInfo.{}", short(key));
                 let Some(known) = INFO_KEYS.iter().copied().find(|k| k == key) else {
-                    problems.push(Problem::new(here, "is not a personalization member Apple documents"));
+                    problems.push(Problem::new(
+                        here,
+                        "is not a personalization member Apple documents",
+                    ));
                     continue;
                 };
                 match value {
@@ -433,9 +451,16 @@ mod tests {
                 "personalization.json: requiredPersonalizationFields[1]",
             ]
         );
-        assert!(f.errors[0].message.contains("PKPassPersonalizationFieldPostalCode"));
+        assert!(
+            f.errors[0]
+                .message
+                .contains("PKPassPersonalizationFieldPostalCode")
+        );
         let f = findings_of(r#"{"description":"x"}"#);
-        assert_eq!(locations(&f.errors), vec!["personalization.json: requiredPersonalizationFields"]);
+        assert_eq!(
+            locations(&f.errors),
+            vec!["personalization.json: requiredPersonalizationFields"]
+        );
         let f = findings_of("[1]");
         assert_eq!(locations(&f.errors), vec!["personalization.json"]);
     }
@@ -451,21 +476,36 @@ mod tests {
     }
 
     fn files(entries: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
-        entries.iter().map(|(n, b)| ((*n).to_owned(), b.to_vec())).collect()
+        entries
+            .iter()
+            .map(|(n, b)| ((*n).to_owned(), b.to_vec()))
+            .collect()
     }
 
-    const GOOD: &[u8] = br#"{"requiredPersonalizationFields":["PKPassPersonalizationFieldName"],"description":"x"}"#;
+    const GOOD: &[u8] =
+        br#"{"requiredPersonalizationFields":["PKPassPersonalizationFieldName"],"description":"x"}"#;
 
     #[test]
     fn the_pass_needs_nfc_and_the_store_card_style() {
         let pass: Map<String, Value> = serde_json::from_str(r#"{"generic":{}}"#).unwrap();
         let mut f = Findings::default();
-        check(&files(&[(FILE, GOOD), ("personalizationLogo.png", b"")]), Some(&pass), &mut f);
-        assert_eq!(locations(&f.errors), vec!["pass.json: nfc", "personalization.json"]);
+        check(
+            &files(&[(FILE, GOOD), ("personalizationLogo.png", b"")]),
+            Some(&pass),
+            &mut f,
+        );
+        assert_eq!(
+            locations(&f.errors),
+            vec!["pass.json: nfc", "personalization.json"]
+        );
         let pass: Map<String, Value> =
             serde_json::from_str(r#"{"storeCard":{},"nfc":{"message":"m"}}"#).unwrap();
         let mut f = Findings::default();
-        check(&files(&[(FILE, GOOD), ("personalizationLogo@2x.png", b"")]), Some(&pass), &mut f);
+        check(
+            &files(&[(FILE, GOOD), ("personalizationLogo@2x.png", b"")]),
+            Some(&pass),
+            &mut f,
+        );
         assert!(f.errors.is_empty() && f.warnings.is_empty(), "{f:?}");
     }
 
@@ -500,7 +540,10 @@ mod tests {
         assert_eq!(r.token, "abc");
         assert_eq!(r.info.get("fullName"), Some("Ada Lovelace"));
         assert_eq!(r.info.keys(), vec!["ISOCountryCode", "fullName", "postalCode"]);
-        assert_eq!(r.info.unanswered(&[Field::Name, Field::EmailAddress]), vec![Field::EmailAddress]);
+        assert_eq!(
+            r.info.unanswered(&[Field::Name, Field::EmailAddress]),
+            vec![Field::EmailAddress]
+        );
     }
 
     #[test]

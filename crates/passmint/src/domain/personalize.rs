@@ -90,7 +90,11 @@ impl Refusal {
             Self::NotPersonalizable => "the pass's template has no personalization.json".into(),
             Self::Unanswered(fields) => format!(
                 "required fields not answered: {}",
-                fields.iter().map(|f| f.apple_name()).collect::<Vec<_>>().join(", ")
+                fields
+                    .iter()
+                    .map(|f| f.apple_name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Self::Unrenderable => "the personalized pass does not render with this data".into(),
             Self::AlreadyPersonalized => "the pass was personalized before, with other data".into(),
@@ -199,12 +203,17 @@ impl Domain {
                 }
                 let payload = content.payload.to_string();
                 let (overrides, voided) = (pass.overrides.clone(), pass.voided);
-                let fingerprint =
-                    match render::fingerprint(template.clone(), self.web_service_url.clone(), content).await {
-                        Ok(fp) => fp,
-                        Err(DomainError::Invalid { .. }) => return Ok(Err(Refusal::Unrenderable)),
-                        Err(other) => return Err(other),
-                    };
+                let fingerprint = match render::fingerprint(
+                    template.clone(),
+                    self.web_service_url.clone(),
+                    content,
+                )
+                .await
+                {
+                    Ok(fp) => fp,
+                    Err(DomainError::Invalid { .. }) => return Ok(Err(Refusal::Unrenderable)),
+                    Err(other) => return Err(other),
+                };
                 let change = PassChange {
                     payload,
                     overrides,
@@ -223,19 +232,14 @@ impl Domain {
                 }
             }
             let (token, signer) = (request.token.clone(), template.clone());
-            let signed_token = tokio::task::spawn_blocking(move || {
-                signer.identity.sign_detached(token.as_bytes())
-            })
-            .await?
-            .map_err(|e| DomainError::internal(format!("signing a personalization token failed: {e}")))?;
+            let signed_token =
+                tokio::task::spawn_blocking(move || signer.identity.sign_detached(token.as_bytes()))
+                    .await?
+                    .map_err(|e| {
+                        DomainError::internal(format!("signing a personalization token failed: {e}"))
+                    })?;
             self.metrics.count_signature();
-            return Ok(Ok((
-                pass.id,
-                Personalized {
-                    signed_token,
-                    repeat,
-                },
-            )));
+            return Ok(Ok((pass.id, Personalized { signed_token, repeat })));
         }
         Err(DomainError::conflict(
             "the pass is being changed concurrently; try again",
@@ -260,7 +264,10 @@ mod tests {
     fn an_issuer_payload_change_keeps_the_holders_data_unless_it_names_it() {
         let old = json!({ "points": 1, "personalization": { "fullName": "Ada" } });
         let kept = keep_holder(&old, json!({ "points": 2 }));
-        assert_eq!(kept, json!({ "points": 2, "personalization": { "fullName": "Ada" } }));
+        assert_eq!(
+            kept,
+            json!({ "points": 2, "personalization": { "fullName": "Ada" } })
+        );
         let replaced = keep_holder(&old, json!({ "personalization": { "fullName": "Bo" } }));
         assert_eq!(replaced["personalization"]["fullName"], "Bo");
         assert!(!is_personalized(&keep_holder(&json!({}), json!({ "points": 2 }))));
