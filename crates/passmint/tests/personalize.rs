@@ -469,3 +469,26 @@ on_both_backends! {
     hostile_personalize_requests_get_4xx_and_change_nothing => hostile_personalize_requests_get_4xx_and_change_nothing;
     templates_with_a_broken_personalization_json_are_refused_naming_the_member => templates_with_a_broken_personalization_json_are_refused_naming_the_member;
 }
+
+/// The personalize route takes no token, so the per-client limit is what stops one client
+/// hammering it: beyond the burst, 429.
+#[tokio::test]
+async fn personalize_requests_are_under_the_public_rate_limit() {
+    let db = TestDb::sqlite().await;
+    let f = Fixture::start_configured(&db.url, |s| {
+        s.public_rate_limit = Some(passmint::config::RateLimit {
+            per_second: 0.01,
+            burst: 5,
+        });
+    })
+    .await;
+    let body = ada("t").to_string().into_bytes();
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let (status, _, _) = personalize_raw(&f, "pass.com.example.test", "nobody", body.clone()).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses[..5], [404; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    f.stop().await;
+}
