@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 mod passes;
+pub mod personalize;
 pub mod registrations;
 pub mod render;
 mod rollouts;
