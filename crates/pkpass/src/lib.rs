@@ -15,6 +15,7 @@ pub mod images;
 pub mod keys;
 pub mod manifest;
 pub mod pass_json;
+pub mod personalization;
 pub mod problem;
 pub mod render;
 pub mod sign;

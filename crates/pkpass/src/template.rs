@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::pass_json::{self, Mode};
 use crate::problem::{Findings, Problem};
-use crate::{images, strings};
+use crate::{images, personalization, strings};
 
 /// The default largest template .zip: the server's `PASSMINT_MAX_TEMPLATE_BYTES` default (1 MiB,
 /// MATTR's limit), which `passmint lint` warns about.
@@ -111,6 +111,23 @@ impl Template {
         &self.files
     }
 
+    /// This template without the files `leave_out` matches (`pass.json` is always kept), e.g. a
+    /// personalized pass's template without the signup form's files.
+    #[must_use]
+    pub fn without(&self, leave_out: impl Fn(&str) -> bool) -> Self {
+        let files = self
+            .files
+            .iter()
+            .filter(|(name, _)| *name == "pass.json" || !leave_out(name))
+            .map(|(n, b)| (n.clone(), b.clone()))
+            .collect();
+        Self {
+            files,
+            pass_json: self.pass_json.clone(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
     /// Findings that don't stop the template (image sizes, hex colours, keys with no effect).
     #[must_use]
     pub fn warnings(&self) -> &[Problem] {
@@ -143,6 +160,7 @@ pub(crate) fn check_contents(
     }
     if files.contains_key("pass.json") {
         images::check(files, layouts, findings);
+        personalization::check(files, pass_json.as_object(), findings);
     }
     for (path, bytes) in files {
         if path.ends_with(".strings") {
