@@ -120,6 +120,22 @@ def main():
     seed("signing_pem", "wrong-passphrase", frame(cert, chain["signer.pkcs8.key"], wwdr, b"nope"))
     seed("signing_pem", "cert-is-wwdr", frame(wwdr, chain["signer.key"], root, b""))
     seed("signing_p12", "openssl3", frame(passphrase, wwdr, chain["signer.p12"]))
+    apple_signed = dict(templates)["apple-storecard-signed"]
+    seed("signed_pkpass", "apple-storecard", frame(b"", zip_of(apple_signed)))
+    with tempfile.TemporaryDirectory() as out:
+        for name, data in chain.items():
+            with open(os.path.join(out, name), "wb") as f:
+                f.write(data)
+        subprocess.run([passmint, "sign", os.path.join(ROOT, "examples/storecard.pass"), "-o",
+                        os.path.join(out, "card.pkpass"), "--cert", os.path.join(out, "signer.pem"),
+                        "--key", os.path.join(out, "signer.key"), "--wwdr", os.path.join(out, "wwdr.pem"),
+                        "--passphrase", passphrase.decode(),
+                        "--payload", os.path.join(ROOT, "examples/payload.json")],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(out, "card.pkpass"), "rb") as f:
+            dev_signed = f.read()
+    seed("signed_pkpass", "dev-signed-trusted", frame(root, dev_signed))
+    seed("signed_pkpass", "dev-signed-foreign", frame(b"", dev_signed))
     if "signer.legacy.p12" in chain:
         seed("signing_p12", "keychain-rc2", frame(passphrase, wwdr, chain["signer.legacy.p12"]))
 
@@ -139,6 +155,8 @@ def main():
     seed("passkit_registration", "not-hex", b'{"pushToken":"zz"}')
     seed("passkit_log", "two", b'{"logs":["[2026-01-01] Web service error for pass.com.example: 401","x"]}')
     seed("passkit_log", "escapes", b'{"logs":["line\\nrequest finished status=201","\\u0000\\u2028\xc3\xa9",5,null]}')
+    seed("personalize_request", "ada", b'{"personalizationToken":"tok","requiredPersonalizationInfo":{"fullName":"Ada Lovelace","givenName":"Ada","familyName":"Lovelace","emailAddress":"ada@example.com","ISOCountryCode":"GB","postalCode":"N1 9GU","phoneNumber":"+44 20 7946 0000"}}')
+    seed("personalize_request", "hostile", b'{"personalizationToken":5,"requiredPersonalizationInfo":{"fullName":"a\\u0000b","ISOCountryCode":"GBR","x":[]},"extra":null}')
     seed("passkit_request", "typical", frame(b"a1b2c3d4e5f60718293a4b5c6d7e8f90", b"passesUpdatedSince=1700000000123",
                                              b"Sun, 06 Nov 1994 08:49:37 GMT",
                                              b"ApplePass AbCdEf0123456789_-AbCdEf0123456789_-AbC"))

@@ -12,13 +12,16 @@ pub mod bundle;
 mod cms;
 pub mod dev_certs;
 pub mod images;
+pub mod keys;
 pub mod manifest;
 pub mod pass_json;
+pub mod personalization;
 pub mod problem;
 pub mod render;
 pub mod sign;
 pub mod strings;
 pub mod template;
+pub mod verify;
 
 pub use bundle::PassBytes;
 pub use problem::{Findings, Problem};

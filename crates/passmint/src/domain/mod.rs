@@ -21,6 +21,7 @@ pub mod events;
 pub mod google;
 pub mod ids;
 mod passes;
+pub mod personalize;
 pub mod registrations;
 pub mod render;
 mod rollouts;
@@ -35,7 +36,9 @@ pub use ids::{PassId, RolloutId, SerialNumber, TemplateId};
 pub use passes::{Issued, NewPassSpec, PassPatch, SignedPass};
 pub use registrations::Registration;
 pub use rollouts::StepDone;
-pub use templates::{ContentCheck, TemplateUpload, Warning, check_content, check_fields};
+pub use templates::{
+    ContentCheck, TemplateUpload, Warning, check_content, check_fields, template_too_large_message,
+};
 
 use batcher::Batcher;
 use crypto::MasterKey;

@@ -88,8 +88,15 @@ fn with_input<T>(
     f: impl FnOnce(&RenderInput<'_>) -> T,
 ) -> T {
     let overrides = content.effective_overrides();
+    let with_defaults;
+    let payload = if template.enrollment.is_some() {
+        with_defaults = super::personalize::with_blank_holder(&content.payload);
+        &with_defaults
+    } else {
+        &content.payload
+    };
     let input = RenderInput {
-        payload: &content.payload,
+        payload,
         overrides: &overrides,
         identity: PassIdentity {
             pass_type_identifier: &template.pass_type_identifier,
@@ -108,7 +115,7 @@ pub fn fingerprint_now(
     content: &PassContent,
 ) -> Result<[u8; 32], RenderError> {
     with_input(template, web_service_url, content, |input| {
-        template.prepared.fingerprint(input)
+        template.prepared_for(&content.payload).fingerprint(input)
     })
 }
 
@@ -131,7 +138,9 @@ pub fn sign_now(
     content: &PassContent,
 ) -> Result<SignedFiles, RenderError> {
     with_input(template, web_service_url, content, |input| {
-        template.prepared.sign_files(input, &template.identity)
+        template
+            .prepared_for(&content.payload)
+            .sign_files(input, &template.identity)
     })
 }
 

@@ -108,6 +108,10 @@ pub struct PassChange {
     pub rendered_revision: i64,
     /// The rendered pass differs from before: new tag, new `last_modified`, pushes.
     pub is_update: bool,
+    /// The holder enrolled (rewards enrollment), giving these `requiredPersonalizationInfo`
+    /// members: `pass.personalized` (naming the members, never their values) is queued with
+    /// the change.
+    pub personalized: Option<Vec<String>>,
 }
 
 /// How a compare-and-set PATCH ended.
@@ -514,6 +518,13 @@ impl Store {
             let mut hooks = Vec::new();
             if change.is_update {
                 hooks.push(pass.event("pass.updated", now, serde_json::json!({})));
+            }
+            if let Some(fields) = &change.personalized {
+                hooks.push(pass.event(
+                    "pass.personalized",
+                    now,
+                    serde_json::json!({ "fields": fields }),
+                ));
             }
             if change.voided && !expected.voided {
                 hooks.push(pass.event("pass.voided", now, serde_json::json!({})));
