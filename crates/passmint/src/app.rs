@@ -138,6 +138,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(&state))
         .merge(ops::router())
         .merge(crate::passkit::router())
+        .merge(crate::share::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)

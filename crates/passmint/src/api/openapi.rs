@@ -23,6 +23,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::passes::download,
         crate::api::passes::change,
         crate::api::passes::delete,
+        crate::api::passes::replace_share,
+        crate::api::bundles::create,
+        crate::api::bundles::retrieve,
+        crate::api::bundles::delete,
         crate::api::events::list,
         crate::api::webhooks::create,
         crate::api::webhooks::list,
@@ -74,7 +78,7 @@ struct CreateLinks {
     targets: &'static [(&'static str, &'static str)],
 }
 
-const CREATE_LINKS: [CreateLinks; 3] = [
+const CREATE_LINKS: [CreateLinks; 4] = [
     CreateLinks {
         path: "/v2/credentials/compact/digital-pass/apple/templates",
         parameter: "id",
@@ -94,7 +98,14 @@ const CREATE_LINKS: [CreateLinks; 3] = [
             ("ChangePass", "changePass"),
             ("DownloadPass", "downloadPass"),
             ("DeletePass", "deletePass"),
+            ("ReplacePassShareLink", "replacePassShareLink"),
         ],
+    },
+    CreateLinks {
+        path: "/v2/credentials/compact/digital-pass/apple/bundles",
+        parameter: "bundleId",
+        value: "$response.body#/id",
+        targets: &[("GetBundle", "getBundle"), ("DeleteBundle", "deleteBundle")],
     },
     CreateLinks {
         path: "/v2/webhooks",

@@ -50,6 +50,9 @@ pub struct PassJson {
     /// Number of devices registered for the pass.
     #[schema(minimum = 0)]
     pub registrations: i64,
+    /// The holder page (`PUBLIC_URL/p/<shareToken>`, SPEC 9): send it to the pass's holder.
+    #[schema(format = "uri")]
+    pub share_url: String,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -137,7 +140,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-fn to_json(r: &PassRecord) -> Result<PassJson, DomainError> {
+fn to_json(r: &PassRecord, share_url: String) -> Result<PassJson, DomainError> {
     let object = |what: &str, text: &str| {
         serde_json::from_str::<Value>(text)
             .ok()
@@ -157,11 +160,33 @@ fn to_json(r: &PassRecord) -> Result<PassJson, DomainError> {
         created_at: rfc3339_millis(r.created_at),
         updated_at: rfc3339_millis(r.updated_at),
         registrations: r.registrations,
+        share_url,
     })
 }
 
-fn to_json_all(records: &[PassRecord]) -> Result<Vec<PassJson>, ApiError> {
-    Ok(records.iter().map(to_json).collect::<Result<_, _>>()?)
+/// The holder page of a share token.
+pub(crate) fn share_url(state: &AppState, token: &str) -> String {
+    format!("{}/p/{token}", state.public_url)
+}
+
+/// The passes as the API shows them, each with its share link (created on first use). A pass
+/// deleted meanwhile has no link any more and is left out.
+async fn to_json_all(state: &AppState, records: &[PassRecord]) -> Result<Vec<PassJson>, ApiError> {
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let tokens = state.domain.share_tokens(&ids).await?;
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        if let Some(token) = tokens.get(&r.id) {
+            out.push(to_json(r, share_url(state, token))?);
+        }
+    }
+    Ok(out)
+}
+
+/// One pass as the API shows it, with its share link.
+async fn to_json_one(state: &AppState, record: &PassRecord) -> Result<PassJson, ApiError> {
+    let token = state.domain.share_token(&record.id).await?;
+    Ok(to_json(record, share_url(state, &token))?)
 }
 
 /// A signed pass as a response: the `.pkpass` with its type, file name and `Last-Modified`.
@@ -291,7 +316,7 @@ pub async fn create_batch(
         }
         let records = state.domain.create_passes(&template_id, items, &audit).await?;
         Ok(PassBatch {
-            data: to_json_all(&records)?,
+            data: to_json_all(&state, &records).await?,
         })
     }
     .await;
@@ -342,7 +367,7 @@ pub async fn list(
             .await?;
         let next_cursor = page.next_cursor(&mut records, |r| r.seq, state.domain.master_key(), CURSOR_SCOPE);
         Ok(PassList {
-            data: to_json_all(&records)?,
+            data: to_json_all(&state, &records).await?,
             next_cursor,
         })
     }
@@ -375,7 +400,7 @@ pub async fn retrieve(
     let audit = audit(Operation::PASS_RETRIEVE, &request_id);
     let result = async {
         let id = path_id(&raw_id, PassId::parse)?;
-        Ok(to_json(&state.domain.pass(&id).await?)?)
+        to_json_one(&state, &state.domain.pass(&id).await?).await
     }
     .await;
     let pass = recorded(&state, &audit, result, |p| json!({ "passId": p.id })).await?;
@@ -445,7 +470,7 @@ pub async fn change(
             voided: body.voided,
         };
         let (record, updated) = state.domain.change_pass(&id, patch).await?;
-        Ok((to_json(&record)?, updated))
+        Ok((to_json_one(&state, &record).await?, updated))
     }
     .await;
     let (pass, _) = recorded(
@@ -487,4 +512,36 @@ pub async fn delete(
     .await;
     recorded(&state, &audit, result, |id| json!({ "passId": id.as_str() })).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace a pass's share link: the old `shareUrl` answers 404 from now on.
+#[utoipa::path(
+    operation_id = "replacePassShareLink",
+    post,
+    path = "/v2/credentials/compact/digital-pass/apple/passes/{passId}/share",
+    tag = "passes",
+    params(("passId" = String, Path, format = "uuid", description = "Pass id")),
+    responses(
+        (status = 200, description = "The pass with its new shareUrl", body = PassJson),
+        (status = 400, description = "passId is not a UUID", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such pass", body = ErrorBody),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub async fn replace_share(
+    State(state): State<AppState>,
+    _admin: Admin,
+    request_id: RequestId,
+    Path(raw_id): Path<String>,
+) -> Result<Json<PassJson>, ApiError> {
+    let audit = audit(Operation::PASS_SHARE_UPDATE, &request_id);
+    let result = async {
+        let id = path_id(&raw_id, PassId::parse)?;
+        let (record, token) = state.domain.replace_share_token(&id).await?;
+        Ok(to_json(&record, share_url(&state, &token))?)
+    }
+    .await;
+    let pass = recorded(&state, &audit, result, |p| json!({ "passId": p.id })).await?;
+    Ok(Json(pass))
 }

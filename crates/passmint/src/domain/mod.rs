@@ -23,6 +23,7 @@ mod passes;
 pub mod registrations;
 pub mod render;
 mod rollouts;
+pub mod sharing;
 pub mod signed;
 pub mod signer;
 mod templates;

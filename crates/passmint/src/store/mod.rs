@@ -31,6 +31,7 @@ mod pass_heads;
 mod passes;
 mod registrations;
 mod rollouts;
+mod sharing;
 mod templates;
 mod tokens;
 pub mod webhooks;
@@ -45,6 +46,7 @@ pub use registrations::{NewRegistration, RegisterOutcome};
 pub use rollouts::{
     ReplaceOutcome, Retag, RolloutClaim, RolloutPass, RolloutRecord, RolloutStep, StepOutcome,
 };
+pub use sharing::{BundleRecord, NewBundleOutcome};
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
@@ -348,6 +350,11 @@ fn sqlite_migrator() -> Migrator {
             "webhooks",
             include_str!("../../migrations/sqlite/0007_webhooks.sql"),
         ),
+        (
+            9,
+            "sharing",
+            include_str!("../../migrations/sqlite/0009_sharing.sql"),
+        ),
     ])
 }
 
@@ -378,6 +385,11 @@ fn postgres_migrator() -> Migrator {
             7,
             "webhooks",
             include_str!("../../migrations/postgres/0007_webhooks.sql"),
+        ),
+        (
+            9,
+            "sharing",
+            include_str!("../../migrations/postgres/0009_sharing.sql"),
         ),
     ])
 }
