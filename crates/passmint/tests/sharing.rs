@@ -544,3 +544,38 @@ async fn the_stylesheet_is_served_from_the_origin() {
     assert!(css.contains(".pm-pass") && css.contains(".add-to-wallet"));
     fx.stop().await;
 }
+
+#[tokio::test]
+async fn a_share_download_fires_the_pass_downloaded_webhook() {
+    let fx = Fixture::start().await;
+    let receiver = common::receiver::Receiver::start().await;
+    let (status, webhook) = post_json(
+        &fx,
+        "/v2/webhooks",
+        &json!({ "url": receiver.url, "events": ["pass.downloaded"] }),
+    )
+    .await;
+    assert_eq!(status, 201, "{webhook}");
+    let pass = fx.issue(None).await;
+    let url = share_url(&fx, &pass.id).await;
+    assert_eq!(
+        public_get(&fx, &format!("{url}/pass.pkpass"), None)
+            .await
+            .status(),
+        200
+    );
+    let deliveries = receiver
+        .wait_until("pass.downloaded", |d| {
+            d.iter().any(|d| d.event_type() == "pass.downloaded")
+        })
+        .await;
+    let delivery = deliveries
+        .iter()
+        .find(|d| d.event_type() == "pass.downloaded")
+        .unwrap();
+    let body = delivery.body.to_string();
+    assert!(body.contains(&pass.id), "{body}");
+    assert!(!body.contains(token_of(&url)), "never the token");
+    receiver.stop();
+    fx.stop().await;
+}
