@@ -164,7 +164,7 @@ include-name-regex = "^(POST|PUT) .*/templates"
 phases.coverage.enabled = false
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "404", "409", "413"]
 
-# A bundle's ids must name passes that exist: JSON Schema can say "distinct UUIDs", not that, so
+# A bundle's ids must name passes that exist: JSON Schema can say "UUIDs", not that (nor that they differ), so
 # a fuzzed bundle is refused with 400 naming the id (SPEC 9). Every other check stays on.
 [[operations]]
 include-name = "POST /v2/credentials/compact/digital-pass/apple/bundles"

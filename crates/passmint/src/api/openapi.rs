@@ -66,10 +66,10 @@ pub fn document() -> serde_json::Value {
     if let Some(form) = doc.pointer_mut("/components/schemas/TemplateUploadForm") {
         form["propertyNames"] = serde_json::json!({ "pattern": "^[A-Za-z0-9_.-]+$" });
     }
-    // A bundle's passes: distinct UUIDs (whether they name passes is for the server to say).
+    // A bundle's passes are UUIDs (distinct ones naming passes: the server names the one that
+    // isn't, as `passIds[i]`, which `uniqueItems` could not).
     if let Some(ids) = doc.pointer_mut("/components/schemas/CreateBundle/properties/passIds") {
         ids["items"] = serde_json::json!({ "type": "string", "format": "uuid" });
-        ids["uniqueItems"] = serde_json::json!(true);
     }
     doc
 }
