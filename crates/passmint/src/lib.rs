@@ -4,9 +4,11 @@
 
 pub mod api;
 pub mod app;
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod google;
 pub mod listener;
 pub mod logtext;
 pub mod metrics;

@@ -53,6 +53,11 @@ pub struct PassJson {
     /// The holder page (`PUBLIC_URL/p/<shareToken>`, SPEC 9): send it to the pass's holder.
     #[schema(format = "uri")]
     pub share_url: String,
+    /// "Save to Google Wallet" link (`<save URL>/<JWT>`), present only when Google Wallet is
+    /// configured (SPEC 13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = "uri")]
+    pub google_save_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -161,6 +166,7 @@ fn to_json(r: &PassRecord, share_url: String) -> Result<PassJson, DomainError> {
         updated_at: rfc3339_millis(r.updated_at),
         registrations: r.registrations,
         share_url,
+        google_save_url: None,
     })
 }
 
@@ -169,24 +175,30 @@ pub(crate) fn share_url(state: &AppState, token: &str) -> String {
     format!("{}/p/{token}", state.public_url)
 }
 
-/// The passes as the API shows them, each with its share link (created on first use). A pass
-/// deleted meanwhile has no link any more and is left out.
-async fn to_json_all(state: &AppState, records: &[PassRecord]) -> Result<Vec<PassJson>, ApiError> {
+/// The passes as the API shows them, each with its share link (created on first use) and its
+/// Google Wallet save link when Google Wallet is on. A pass deleted meanwhile has no link any
+/// more and is left out.
+async fn pass_jsons(state: &AppState, records: &[PassRecord]) -> Result<Vec<PassJson>, ApiError> {
     let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
     let tokens = state.domain.share_tokens(&ids).await?;
+    let google = state.domain.google_save_urls(records).await?;
     let mut out = Vec::with_capacity(records.len());
-    for r in records {
+    for (r, google_save_url) in records.iter().zip(google) {
         if let Some(token) = tokens.get(&r.id) {
-            out.push(to_json(r, share_url(state, token))?);
+            let mut json = to_json(r, share_url(state, token))?;
+            json.google_save_url = google_save_url;
+            out.push(json);
         }
     }
     Ok(out)
 }
 
-/// One pass as the API shows it, with its share link.
-async fn to_json_one(state: &AppState, record: &PassRecord) -> Result<PassJson, ApiError> {
+/// One pass as the API shows it (see [`pass_jsons`]).
+async fn pass_json(state: &AppState, record: &PassRecord) -> Result<PassJson, ApiError> {
     let token = state.domain.share_token(&record.id).await?;
-    Ok(to_json(record, share_url(state, &token))?)
+    let mut json = to_json(record, share_url(state, &token))?;
+    json.google_save_url = state.domain.google_save_url(record).await?;
+    Ok(json)
 }
 
 /// A signed pass as a response: the `.pkpass` with its type, file name and `Last-Modified`.
@@ -316,7 +328,7 @@ pub async fn create_batch(
         }
         let records = state.domain.create_passes(&template_id, items, &audit).await?;
         Ok(PassBatch {
-            data: to_json_all(&state, &records).await?,
+            data: pass_jsons(&state, &records).await?,
         })
     }
     .await;
@@ -367,7 +379,7 @@ pub async fn list(
             .await?;
         let next_cursor = page.next_cursor(&mut records, |r| r.seq, state.domain.master_key(), CURSOR_SCOPE);
         Ok(PassList {
-            data: to_json_all(&state, &records).await?,
+            data: pass_jsons(&state, &records).await?,
             next_cursor,
         })
     }
@@ -400,7 +412,7 @@ pub async fn retrieve(
     let audit = audit(Operation::PASS_RETRIEVE, &request_id);
     let result = async {
         let id = path_id(&raw_id, PassId::parse)?;
-        to_json_one(&state, &state.domain.pass(&id).await?).await
+        pass_json(&state, &state.domain.pass(&id).await?).await
     }
     .await;
     let pass = recorded(&state, &audit, result, |p| json!({ "passId": p.id })).await?;
@@ -470,7 +482,7 @@ pub async fn change(
             voided: body.voided,
         };
         let (record, updated) = state.domain.change_pass(&id, patch).await?;
-        Ok((to_json_one(&state, &record).await?, updated))
+        Ok((pass_json(&state, &record).await?, updated))
     }
     .await;
     let (pass, _) = recorded(
@@ -539,7 +551,9 @@ pub async fn replace_share(
     let result = async {
         let id = path_id(&raw_id, PassId::parse)?;
         let (record, token) = state.domain.replace_share_token(&id).await?;
-        Ok(to_json(&record, share_url(&state, &token))?)
+        let mut json = to_json(&record, share_url(&state, &token))?;
+        json.google_save_url = state.domain.google_save_url(&record).await?;
+        Ok(json)
     }
     .await;
     let pass = recorded(&state, &audit, result, |p| json!({ "passId": p.id })).await?;

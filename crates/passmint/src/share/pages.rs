@@ -38,7 +38,7 @@ pub struct HolderPage {
     /// The page's own public URL, drawn as a QR code for desktop visitors.
     pub page_url: String,
     pub page_qr: String,
-    /// "Save to Google Wallet" (SPEC 13), when that is on; `None` until then.
+    /// "Save to Google Wallet" (SPEC 13), when that is on for the pass's template.
     pub google_save_url: Option<String>,
 }
 
@@ -108,8 +108,10 @@ pub async fn holder(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ShareError> {
     let token = token_of(path)?;
-    let pass = state.domain.shared_pass(&token).await?;
-    let pass = view(&state, &pass, accept_language(&headers)).await?;
+    let record = state.domain.shared_pass(&token).await?;
+    let pass = view(&state, &record, accept_language(&headers)).await?;
+    // SPEC 13: the Google Wallet button, when Google Wallet is on for this pass's template.
+    let google_save_url = state.domain.google_save_url(&record).await?;
     let nonce = Nonce::new();
     let page_url = format!("{}/p/{token}", state.public_url);
     let page = HolderPage {
@@ -121,7 +123,7 @@ pub async fn holder(
         download_href: format!("{token}/pass.pkpass"),
         page_qr: qr_svg(&page_url),
         page_url,
-        google_save_url: None,
+        google_save_url,
         pass,
     };
     html(page, &nonce)
