@@ -137,6 +137,10 @@ async fn every_pass_has_a_stable_share_url_that_opens_its_holder_page() {
         assert!(html.contains("data-message=\"M-0042\""), "the pass's barcode");
         assert!(!html.to_lowercase().contains("<script"), "no JavaScript");
         assert!(
+            !html.contains("save-to-google"),
+            "no Google button while Google Wallet is off"
+        );
+        assert!(
             !html.contains(&pass.token),
             "the PassKit token never reaches the page"
         );
