@@ -319,6 +319,20 @@ async fn the_save_link_is_a_jwt_the_service_accounts_public_key_verifies() {
     let pass_id = issue(&server, template_id, &styles()[0].2).await;
     let pass = pass_json(&server, &pass_id).await;
     let link = pass["googleSaveUrl"].as_str().expect("googleSaveUrl");
+    // The holder page (SPEC 9) offers the same link as its "Save to Google Wallet" button.
+    let page = server
+        .client
+        .get(pass["shareUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("<a class=\"save-to-google\" href=\"{link}\">")),
+        "{page}"
+    );
     let jwt = link
         .strip_prefix(&format!("{}/", gwallet::DEFAULT_SAVE_URL))
         .expect("the save URL, then the JWT");
