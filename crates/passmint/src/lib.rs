@@ -4,14 +4,17 @@
 
 pub mod api;
 pub mod app;
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod google;
 pub mod listener;
 pub mod logtext;
 pub mod metrics;
 pub mod ops;
 pub mod passkit;
+pub mod preview;
 pub mod private_files;
 pub mod push;
 pub mod ratelimit;

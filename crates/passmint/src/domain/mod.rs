@@ -18,6 +18,7 @@ pub mod batcher;
 pub mod crypto;
 pub mod error;
 pub mod events;
+pub mod google;
 pub mod ids;
 mod passes;
 pub mod personalize;
@@ -35,7 +36,9 @@ pub use ids::{PassId, RolloutId, SerialNumber, TemplateId};
 pub use passes::{Issued, NewPassSpec, PassPatch, SignedPass};
 pub use registrations::Registration;
 pub use rollouts::StepDone;
-pub use templates::{ContentCheck, TemplateUpload, Warning, check_content, check_fields};
+pub use templates::{
+    ContentCheck, TemplateUpload, Warning, check_content, check_fields, template_too_large_message,
+};
 
 use batcher::Batcher;
 use crypto::MasterKey;
@@ -60,6 +63,8 @@ pub struct DomainConfig {
     pub template_cache_bytes: u64,
     /// Bytes of signed pass files kept in memory.
     pub signed_cache_bytes: u64,
+    /// Google Wallet (SPEC 13), when configured.
+    pub google: Option<google::GoogleConfig>,
 }
 
 /// The domain's handle: cheap to clone, shared by every surface and worker.
@@ -75,6 +80,7 @@ pub struct Domain {
     config: Arc<DomainConfig>,
     issue_writer: Batcher<passes::IssueJob, passes::IssueResult>,
     registrar: Batcher<registrations::RegisterJob, registrations::RegisterResult>,
+    google: Option<google::GoogleWallet>,
 }
 
 impl Domain {
@@ -85,6 +91,7 @@ impl Domain {
         let registrar =
             registrations::start_registrar(store.clone(), config.max_devices_per_pass, config.keep_events);
         Self {
+            google: config.google.clone().map(google::GoogleWallet::new),
             signers: SignerCache::new(config.template_cache_bytes),
             signed: SignedPasses::new(config.signed_cache_bytes),
             web_service_url: config.web_service_url.clone().into(),

@@ -119,6 +119,18 @@ pub fn fingerprint_now(
     })
 }
 
+/// The rendered `pass.json` of `content`, as Wallet would get it (no signing; on the calling
+/// thread: call it from the blocking pool). What Google Wallet's object is mapped from.
+pub fn pass_json_now(
+    template: &LoadedTemplate,
+    web_service_url: &str,
+    content: &PassContent,
+) -> Result<Value, RenderError> {
+    with_input(template, web_service_url, content, |input| {
+        template.prepared.render_pass_json(input)
+    })
+}
+
 /// Renders and signs `content` (on the calling thread: call it from the blocking pool).
 pub fn sign_now(
     template: &LoadedTemplate,

@@ -25,6 +25,7 @@ use sqlx::sqlite::{
 mod device_records;
 mod error;
 mod events;
+pub mod google;
 mod models;
 pub mod outbox;
 mod pass_heads;
@@ -122,6 +123,10 @@ pub struct Store {
     pass_heads: std::sync::Arc<pass_heads::PassHeads>,
     /// Caps of the device-side records (see `device_records.rs`).
     device_limits: DeviceLimits,
+    /// Whether changes queue Google Wallet syncs (`google.rs`); off unless configured.
+    google_sync: bool,
+    /// Raised after Google syncs were queued, so this process's Google worker starts at once.
+    google_wakeup: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// How long a request waits for a connection before the store reports itself unavailable.
@@ -193,6 +198,8 @@ impl Store {
             write_turn: Default::default(),
             pass_heads: Default::default(),
             device_limits: DeviceLimits::default(),
+            google_sync: false,
+            google_wakeup: Default::default(),
         })
     }
 
@@ -348,6 +355,11 @@ fn sqlite_migrator() -> Migrator {
             "webhooks",
             include_str!("../../migrations/sqlite/0007_webhooks.sql"),
         ),
+        (
+            10,
+            "google",
+            include_str!("../../migrations/sqlite/0010_google.sql"),
+        ),
     ])
 }
 
@@ -378,6 +390,11 @@ fn postgres_migrator() -> Migrator {
             7,
             "webhooks",
             include_str!("../../migrations/postgres/0007_webhooks.sql"),
+        ),
+        (
+            10,
+            "google",
+            include_str!("../../migrations/postgres/0010_google.sql"),
         ),
     ])
 }

@@ -293,6 +293,17 @@ macro_rules! insert_passes_in {
     }};
 }
 
+/// The ids of the passes `outcomes` inserted.
+fn inserted_ids(outcomes: &[InsertOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o {
+            InsertOutcome::Inserted(p) => Some(p.id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Store {
     /// Stores new passes in one transaction. A pass whose template moved on from the revision
     /// it was rendered with, or went away, is not inserted (see [`InsertOutcome`]). `events_for` gives the events to store with
@@ -313,6 +324,7 @@ impl Store {
                 let t = &mut tx;
                 let outcomes =
                     insert_passes_in!(t, rows, "", &events_for, keep_events, self.device_limits, now);
+                super::google::enqueue_objects!(self.google_sync, &mut *tx, &inserted_ids(&outcomes), now);
                 finish_insert(tx, atomicity, outcomes).await?
             }
             Backend::Postgres(pool) => {
@@ -327,10 +339,12 @@ impl Store {
                     self.device_limits,
                     now
                 );
+                super::google::enqueue_objects!(self.google_sync, &mut *tx, &inserted_ids(&outcomes), now);
                 finish_insert(tx, atomicity, outcomes).await?
             }
         };
         drop(turn);
+        self.google_enqueued();
         Ok(outcomes)
     }
 
@@ -493,6 +507,12 @@ impl Store {
                     .execute(&mut **tx)
                     .await?;
                 enqueue_for_pass(&mut **tx, &expected.id, now).await?;
+                super::google::enqueue_objects!(
+                    self.google_sync,
+                    &mut **tx,
+                    std::slice::from_ref(&expected.id),
+                    now
+                );
             }
             let pass = pass_ref(expected);
             let mut hooks = Vec::new();
@@ -516,6 +536,7 @@ impl Store {
         self.forget_pass_heads([expected.id.as_str()]);
         if applied && change.is_update {
             self.push_enqueued();
+            self.google_enqueued();
         }
         if applied {
             return Ok(match self.get_pass(&expected.id).await? {
