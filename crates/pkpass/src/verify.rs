@@ -309,17 +309,17 @@ fn check_signature(
             "has no signing time (signed attribute 1.2.840.113549.1.9.5); Wallet refuses it",
         ),
         Some(at) => {
-            if let Ok(at_asn1) = Asn1Time::from_unix(at.unix_timestamp()) {
-                if signer.not_after() < at_asn1 || signer.not_before() > at_asn1 {
-                    findings.error(
-                        "signature",
-                        format!(
-                            "was made at {at}, outside the signer certificate's validity ({} to {})",
-                            signer.not_before(),
-                            signer.not_after()
-                        ),
-                    );
-                }
+            if let Ok(at_asn1) = Asn1Time::from_unix(at.unix_timestamp())
+                && (signer.not_after() < at_asn1 || signer.not_before() > at_asn1)
+            {
+                findings.error(
+                    "signature",
+                    format!(
+                        "was made at {at}, outside the signer certificate's validity ({} to {})",
+                        signer.not_before(),
+                        signer.not_after()
+                    ),
+                );
             }
             if at > options.now + time::Duration::hours(1) {
                 findings.warn("signature", format!("claims a signing time in the future ({at})"));
