@@ -367,6 +367,11 @@ fn sqlite_migrator() -> Migrator {
             "google",
             include_str!("../../migrations/sqlite/0010_google.sql"),
         ),
+        (
+            12,
+            "webhook_outbox_indexes",
+            include_str!("../../migrations/sqlite/0012_webhook_outbox_indexes.sql"),
+        ),
     ])
 }
 
@@ -407,6 +412,11 @@ fn postgres_migrator() -> Migrator {
             10,
             "google",
             include_str!("../../migrations/postgres/0010_google.sql"),
+        ),
+        (
+            12,
+            "webhook_outbox_indexes",
+            include_str!("../../migrations/postgres/0012_webhook_outbox_indexes.sql"),
         ),
     ])
 }
