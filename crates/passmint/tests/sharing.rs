@@ -580,3 +580,32 @@ async fn a_share_download_fires_the_pass_downloaded_webhook() {
     receiver.stop();
     fx.stop().await;
 }
+
+/// The holder pages take no credentials but the token, so the per-client limit is what stops
+/// one client guessing or hammering: beyond the burst, 429, on pages and downloads alike.
+#[tokio::test]
+async fn the_holder_pages_are_under_the_public_rate_limit() {
+    let db = TestDb::sqlite().await;
+    let fx = Fixture::start_configured(&db.url, |s| {
+        s.public_rate_limit = Some(passmint::config::RateLimit {
+            per_second: 0.01,
+            burst: 5,
+        });
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for path in ["/p/", "/b/", "/p/", "/b/", "/p/"] {
+        statuses.push(
+            public_get(&fx, &fx.server.at(&format!("{path}{}", "A".repeat(43))), None)
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    for path in ["/p/x/pass.pkpass", "/b/x/passes.pkpasses", "/p/x"] {
+        statuses.push(public_get(&fx, &fx.server.at(path), None).await.status().as_u16());
+    }
+    assert_eq!(statuses[..5], [404; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    fx.stop().await;
+}
