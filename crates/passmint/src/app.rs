@@ -150,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(&state))
         .merge(ops::router())
         .merge(crate::passkit::router())
+        .merge(crate::share::router())
         .merge(crate::assets::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), edge))

@@ -39,6 +39,11 @@ impl Operation {
     pub const PASS_RETRIEVE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_RETRIEVE");
     pub const PASS_UPDATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_UPDATE");
     pub const PASS_DELETE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_DELETE");
+    /// A pass's share link replaced (SPEC 9).
+    pub const PASS_SHARE_UPDATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_SHARE_UPDATE");
+    pub const BUNDLE_CREATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_BUNDLE_CREATE");
+    pub const BUNDLE_RETRIEVE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_BUNDLE_RETRIEVE");
+    pub const BUNDLE_DELETE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_BUNDLE_DELETE");
 
     pub const WEBHOOK_CREATE: Self = Self::webhook("WEBHOOK_CREATE");
     pub const WEBHOOK_RETRIEVE_LIST: Self = Self::webhook("WEBHOOK_RETRIEVE_LIST");

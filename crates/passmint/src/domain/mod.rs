@@ -25,6 +25,7 @@ pub mod personalize;
 pub mod registrations;
 pub mod render;
 mod rollouts;
+pub mod sharing;
 pub mod signed;
 pub mod signer;
 mod templates;

@@ -32,6 +32,7 @@ mod pass_heads;
 mod passes;
 mod registrations;
 mod rollouts;
+mod sharing;
 mod templates;
 mod tokens;
 pub mod webhooks;
@@ -46,6 +47,7 @@ pub use registrations::{NewRegistration, RegisterOutcome};
 pub use rollouts::{
     ReplaceOutcome, Retag, RolloutClaim, RolloutPass, RolloutRecord, RolloutStep, StepOutcome,
 };
+pub use sharing::{BundleRecord, NewBundleOutcome};
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
@@ -356,9 +358,19 @@ fn sqlite_migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0007_webhooks.sql"),
         ),
         (
+            9,
+            "sharing",
+            include_str!("../../migrations/sqlite/0009_sharing.sql"),
+        ),
+        (
             10,
             "google",
             include_str!("../../migrations/sqlite/0010_google.sql"),
+        ),
+        (
+            12,
+            "webhook_outbox_indexes",
+            include_str!("../../migrations/sqlite/0012_webhook_outbox_indexes.sql"),
         ),
     ])
 }
@@ -392,9 +404,19 @@ fn postgres_migrator() -> Migrator {
             include_str!("../../migrations/postgres/0007_webhooks.sql"),
         ),
         (
+            9,
+            "sharing",
+            include_str!("../../migrations/postgres/0009_sharing.sql"),
+        ),
+        (
             10,
             "google",
             include_str!("../../migrations/postgres/0010_google.sql"),
+        ),
+        (
+            12,
+            "webhook_outbox_indexes",
+            include_str!("../../migrations/postgres/0012_webhook_outbox_indexes.sql"),
         ),
     ])
 }
