@@ -47,7 +47,7 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Check a template folder or .zip offline and print every problem.
+    /// Check a template (folder or .zip) or a signed .pkpass offline and print every problem.
     Lint(offline::LintArgs),
     /// Sign a template into a .pkpass offline.
     Sign(offline::SignArgs),
