@@ -85,6 +85,7 @@ impl AppState {
                 records: settings.max_device_records,
                 bytes: settings.max_device_record_bytes,
             });
+        store.set_timeline_cap(settings.timeline_cap).await?;
         let public_url = settings
             .public_url
             .clone()

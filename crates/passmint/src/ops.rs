@@ -35,9 +35,13 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let templates = state.domain.count_templates().await.ok();
+    let mut text = state.metrics.render(templates);
+    if let Ok(expiries) = state.domain.certificate_expiries().await {
+        text.push_str(&crate::metrics::render_certificate_expiries(&expiries));
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(templates),
+        text,
     )
         .into_response()
 }

@@ -14,6 +14,7 @@ pub mod body;
 pub mod error;
 pub mod events;
 pub mod form;
+pub mod insight;
 pub mod openapi;
 pub mod pagination;
 pub mod passes;
@@ -47,6 +48,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             &format!("{BASE}/templates/{{id}}/rollouts/{{rolloutId}}"),
             get(templates::rollout),
         )
+        .route(&format!("{BASE}/templates/{{id}}/stats"), get(insight::stats))
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/v2/events", get(events::list))
         .merge(passes_router())
@@ -73,6 +75,7 @@ fn passes_router() -> Router<AppState> {
             get(passes::retrieve).patch(passes::change).delete(passes::delete),
         )
         .route(&format!("{BASE}/passes/{{id}}/pkpass"), get(passes::download))
+        .route(&format!("{BASE}/passes/{{id}}/timeline"), get(insight::timeline))
         .layer(DefaultBodyLimit::max(passes::MAX_BODY_BYTES))
         .merge(
             Router::new()

@@ -19,6 +19,7 @@ pub mod crypto;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod insight;
 mod passes;
 pub mod registrations;
 pub mod render;
@@ -74,6 +75,7 @@ pub struct Domain {
     config: Arc<DomainConfig>,
     issue_writer: Batcher<passes::IssueJob, passes::IssueResult>,
     registrar: Batcher<registrations::RegisterJob, registrations::RegisterResult>,
+    insight: insight::Insight,
 }
 
 impl Domain {
@@ -83,7 +85,9 @@ impl Domain {
         let issue_writer = passes::start_issue_writer(store.clone(), config.keep_events);
         let registrar =
             registrations::start_registrar(store.clone(), config.max_devices_per_pass, config.keep_events);
+        let insight = insight::Insight::start(store.clone(), metrics.clone());
         Self {
+            insight,
             signers: SignerCache::new(config.template_cache_bytes),
             signed: SignedPasses::new(config.signed_cache_bytes),
             web_service_url: config.web_service_url.clone().into(),

@@ -25,6 +25,7 @@ use sqlx::sqlite::{
 mod device_records;
 mod error;
 mod events;
+pub mod insight;
 mod models;
 pub mod outbox;
 mod pass_heads;
@@ -348,6 +349,11 @@ fn sqlite_migrator() -> Migrator {
             "webhooks",
             include_str!("../../migrations/sqlite/0007_webhooks.sql"),
         ),
+        (
+            8,
+            "insight",
+            include_str!("../../migrations/sqlite/0008_insight.sql"),
+        ),
     ])
 }
 
@@ -378,6 +384,11 @@ fn postgres_migrator() -> Migrator {
             7,
             "webhooks",
             include_str!("../../migrations/postgres/0007_webhooks.sql"),
+        ),
+        (
+            8,
+            "insight",
+            include_str!("../../migrations/postgres/0008_insight.sql"),
         ),
     ])
 }
