@@ -12,6 +12,7 @@ pub mod logtext;
 pub mod metrics;
 pub mod ops;
 pub mod passkit;
+pub mod preview;
 pub mod private_files;
 pub mod push;
 pub mod ratelimit;

@@ -1,4 +1,5 @@
 #![allow(dead_code)]
+pub mod browser;
 pub mod db;
 pub mod passes;
 pub mod receiver;
