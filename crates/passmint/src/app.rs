@@ -42,6 +42,8 @@ pub struct AppState {
     pub public_url: String,
     /// The public routes' per-client rate limit (`None`: `PASSMINT_PUBLIC_RATE_LIMIT=off`).
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// The dashboard's signed-in sessions (bounded, in memory).
+    pub sessions: Arc<crate::dashboard::session::Sessions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +127,7 @@ impl AppState {
             openapi: Arc::new(document),
             public_url,
             rate_limiter: settings_rate_limiter(&settings_limit),
+            sessions: Arc::default(),
         })
     }
 }
@@ -138,6 +141,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
         .merge(ops::router())
+        .merge(crate::dashboard::router(&state))
         .merge(crate::passkit::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), edge))

@@ -6,6 +6,7 @@ pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod listener;
 pub mod logtext;

@@ -213,6 +213,45 @@ impl Domain {
     }
 }
 
+impl Domain {
+    /// The ids of the passes with serial number `serial` (any pass type).
+    pub async fn find_passes_by_serial(&self, serial: &str) -> Result<Vec<String>, DomainError> {
+        Ok(self.store.find_passes_by_serial(serial).await?)
+    }
+
+    /// The newest `limit` passes, newest first.
+    pub async fn latest_passes(&self, limit: i64) -> Result<Vec<crate::store::PassRecord>, DomainError> {
+        Ok(self.store.latest_passes(None, limit).await?)
+    }
+
+    /// The newest `limit` passes of a template, newest first.
+    pub async fn latest_passes_of(
+        &self,
+        template: &TemplateId,
+        limit: i64,
+    ) -> Result<Vec<crate::store::PassRecord>, DomainError> {
+        Ok(self.store.latest_passes(Some(template.as_str()), limit).await?)
+    }
+
+    /// The devices registered for a pass.
+    pub async fn pass_registrations(
+        &self,
+        id: &PassId,
+    ) -> Result<Vec<crate::store::lookups::RegistrationRecord>, DomainError> {
+        Ok(self.store.pass_registrations(id.as_str()).await?)
+    }
+
+    /// The push queue's depth, failures by reason and paused templates.
+    pub async fn push_queue_summary(&self) -> Result<crate::store::lookups::PushQueueSummary, DomainError> {
+        Ok(self.store.push_queue_summary().await?)
+    }
+
+    /// The .zip template `id` was uploaded with.
+    pub async fn template_zip(&self, id: &TemplateId) -> Result<Option<Vec<u8>>, DomainError> {
+        Ok(self.store.template_zip(id.as_str()).await?)
+    }
+}
+
 /// `YYYY-MM-DD`.
 pub fn day_text(day: time::Date) -> String {
     format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day())

@@ -26,6 +26,7 @@ mod device_records;
 mod error;
 mod events;
 pub mod insight;
+pub mod lookups;
 mod models;
 pub mod outbox;
 mod pass_heads;
