@@ -139,6 +139,8 @@ def main():
     seed("passkit_registration", "not-hex", b'{"pushToken":"zz"}')
     seed("passkit_log", "two", b'{"logs":["[2026-01-01] Web service error for pass.com.example: 401","x"]}')
     seed("passkit_log", "escapes", b'{"logs":["line\\nrequest finished status=201","\\u0000\\u2028\xc3\xa9",5,null]}')
+    seed("personalize_request", "ada", b'{"personalizationToken":"tok","requiredPersonalizationInfo":{"fullName":"Ada Lovelace","givenName":"Ada","familyName":"Lovelace","emailAddress":"ada@example.com","ISOCountryCode":"GB","postalCode":"N1 9GU","phoneNumber":"+44 20 7946 0000"}}')
+    seed("personalize_request", "hostile", b'{"personalizationToken":5,"requiredPersonalizationInfo":{"fullName":"a\\u0000b","ISOCountryCode":"GBR","x":[]},"extra":null}')
     seed("passkit_request", "typical", frame(b"a1b2c3d4e5f60718293a4b5c6d7e8f90", b"passesUpdatedSince=1700000000123",
                                              b"Sun, 06 Nov 1994 08:49:37 GMT",
                                              b"ApplePass AbCdEf0123456789_-AbCdEf0123456789_-AbC"))

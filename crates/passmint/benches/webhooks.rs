@@ -147,6 +147,7 @@ async fn bench() {
             fingerprint: vec![2u8; 32],
             rendered_revision: record.template_revision,
             is_update: true,
+            personalized: None,
         };
         let outcome = store.change_pass(&record, &change).await.expect("update");
         assert!(matches!(outcome, ChangeOutcome::Applied(_)), "{outcome:?}");

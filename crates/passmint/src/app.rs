@@ -44,6 +44,8 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<RateLimiter>>,
     /// The dashboard's signed-in sessions (bounded, in memory).
     pub sessions: Arc<crate::dashboard::session::Sessions>,
+    /// The Google Wallet API client, when Google Wallet is configured (SPEC 13).
+    pub google: Option<Arc<gwallet::Client>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,8 @@ pub enum LaunchError {
     Push(#[from] crate::push::PushError),
     #[error(transparent)]
     Webhooks(#[from] crate::webhooks::ClientError),
+    #[error("Google Wallet: {0}")]
+    Google(String),
     #[error("the published API schema does not compile: {0}")]
     Schema(String),
     #[error("server failed: {0}")]
@@ -81,17 +85,20 @@ impl AppState {
             settings.master_key.as_ref().map(|s| s.expose()),
             &settings.data_dir,
         )?;
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"));
+        // Before the database: a bad key file stops the start at once, said once.
+        let google = crate::google::prepare(settings.google.as_ref(), &public_url)?;
         let store = Store::connect(settings.database_url.expose())
             .await?
             .with_device_limits(crate::store::DeviceLimits {
                 records: settings.max_device_records,
                 bytes: settings.max_device_record_bytes,
-            });
+            })
+            .with_google_sync(google.is_some());
         store.set_timeline_cap(settings.timeline_cap).await?;
-        let public_url = settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{bound}"));
         if public_url.starts_with("http://") {
             tracing::warn!(
                 %public_url,
@@ -112,6 +119,7 @@ impl AppState {
                 max_devices_per_pass: crate::passkit::MAX_DEVICES_PER_PASS,
                 template_cache_bytes: settings.template_cache_bytes,
                 signed_cache_bytes: settings.signed_cache_bytes,
+                google: google.as_ref().map(|(config, _)| config.clone()),
             },
         );
         let document = api::openapi::document();
@@ -128,6 +136,7 @@ impl AppState {
             public_url,
             rate_limiter: settings_rate_limiter(&settings_limit),
             sessions: Arc::default(),
+            google: google.map(|(_, client)| Arc::new(client)),
         })
     }
 }
@@ -143,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(crate::dashboard::router(&state))
         .merge(crate::passkit::router())
+        .merge(crate::assets::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)
@@ -189,6 +199,15 @@ pub async fn serve(
         crate::webhooks::WebhookConfig::from_settings(&state.settings),
     )?
     .spawn();
+    let google = state.google.clone().map(|client| {
+        crate::google::GoogleWorker::new(
+            state.domain.clone(),
+            client,
+            state.metrics.clone(),
+            crate::google::GoogleWorkerConfig::default(),
+        )
+        .spawn()
+    });
     let limits = listener::Limits {
         max_connections: state.settings.max_connections,
         header_read_timeout: state.settings.header_read_timeout,
@@ -215,7 +234,12 @@ pub async fn serve(
         if let Some(rollouts) = rollouts {
             rollouts.shutdown().await;
         }
-        tokio::join!(worker.shutdown(), webhooks.shutdown());
+        let google = async {
+            if let Some(google) = google {
+                google.shutdown().await;
+            }
+        };
+        tokio::join!(worker.shutdown(), webhooks.shutdown(), google);
     };
     if tokio::time::timeout(left, workers).await.is_err() {
         tracing::warn!("the workers did not stop within the grace period; their work stays queued");

@@ -92,6 +92,23 @@ pub struct Settings {
     pub webhook_retry_for_seconds: u64,
     /// How often the certificate expiry sweep runs.
     pub webhook_sweep_interval_seconds: u64,
+    /// Google Wallet (SPEC 13): `None` (off) unless both the issuer id and the key file are set.
+    pub google: Option<GoogleSettings>,
+}
+
+/// Google Wallet's settings (SPEC 13); the key file is read when the server starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoogleSettings {
+    /// `PASSMINT_GOOGLE_ISSUER_ID`.
+    pub issuer_id: String,
+    /// `PASSMINT_GOOGLE_SERVICE_ACCOUNT_FILE`: the service account's JSON key.
+    pub service_account_file: PathBuf,
+    /// `PASSMINT_GOOGLE_API_URL`.
+    pub api_url: String,
+    /// `PASSMINT_GOOGLE_TOKEN_URL`; `None` is the key's `token_uri`.
+    pub token_url: Option<String>,
+    /// `PASSMINT_GOOGLE_SAVE_URL`: links are `<save URL>/<JWT>`.
+    pub save_url: String,
 }
 
 impl Settings {
@@ -162,6 +179,11 @@ pub struct Layer {
     pub webhook_retry_base_ms: Option<u64>,
     pub webhook_retry_for_seconds: Option<u64>,
     pub webhook_sweep_interval_seconds: Option<u64>,
+    pub google_issuer_id: Option<String>,
+    pub google_service_account_file: Option<PathBuf>,
+    pub google_api_url: Option<String>,
+    pub google_token_url: Option<String>,
+    pub google_save_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -243,6 +265,11 @@ impl Layer {
             webhook_retry_base_ms: bytes("PASSMINT_WEBHOOK_RETRY_BASE_MS")?,
             webhook_retry_for_seconds: bytes("PASSMINT_WEBHOOK_RETRY_FOR_SECONDS")?,
             webhook_sweep_interval_seconds: bytes("PASSMINT_WEBHOOK_SWEEP_INTERVAL_SECONDS")?,
+            google_issuer_id: get("PASSMINT_GOOGLE_ISSUER_ID"),
+            google_service_account_file: get("PASSMINT_GOOGLE_SERVICE_ACCOUNT_FILE").map(PathBuf::from),
+            google_api_url: get("PASSMINT_GOOGLE_API_URL"),
+            google_token_url: get("PASSMINT_GOOGLE_TOKEN_URL"),
+            google_save_url: get("PASSMINT_GOOGLE_SAVE_URL"),
         })
     }
 
@@ -284,12 +311,20 @@ impl Layer {
             webhook_sweep_interval_seconds: other
                 .webhook_sweep_interval_seconds
                 .or(self.webhook_sweep_interval_seconds),
+            google_issuer_id: other.google_issuer_id.or(self.google_issuer_id),
+            google_service_account_file: other
+                .google_service_account_file
+                .or(self.google_service_account_file),
+            google_api_url: other.google_api_url.or(self.google_api_url),
+            google_token_url: other.google_token_url.or(self.google_token_url),
+            google_save_url: other.google_save_url.or(self.google_save_url),
         }
     }
 
     /// Fills every gap with its default and checks the values. `data_dir_default` overrides the
     /// default data dir (`./passmint-data`).
     pub fn resolve(self, data_dir_default: Option<PathBuf>) -> Result<Settings, ConfigError> {
+        let google = self.google_settings()?;
         let listen_text = self.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_text.parse().map_err(|e| ConfigError::Invalid {
             name: "PASSMINT_LISTEN",
@@ -360,6 +395,7 @@ impl Layer {
             }
         };
         Ok(Settings {
+            google,
             rollout_worker,
             rollout_lease_seconds,
             rollout_batch,
@@ -405,6 +441,57 @@ impl Layer {
 }
 
 /// A timeout in whole seconds, at least one (zero would close everything at once).
+impl Layer {
+    /// Google Wallet's settings: on only with both the issuer id and the key file; the URLs
+    /// must be http(s) URLs (plain http is allowed, and warned about when the server starts).
+    fn google_settings(&self) -> Result<Option<GoogleSettings>, ConfigError> {
+        let url = |name: &'static str, value: &Option<String>, default: &str| {
+            let value = value.clone().unwrap_or_else(|| default.to_string());
+            if value.starts_with("https://") || value.starts_with("http://") {
+                Ok(value.trim_end_matches('/').to_string())
+            } else {
+                Err(ConfigError::Invalid {
+                    name,
+                    message: "must start with https:// (or http:// for tests and local proxies)".into(),
+                })
+            }
+        };
+        let api_url = url(
+            "PASSMINT_GOOGLE_API_URL",
+            &self.google_api_url,
+            gwallet::DEFAULT_API_URL,
+        )?;
+        let save_url = url(
+            "PASSMINT_GOOGLE_SAVE_URL",
+            &self.google_save_url,
+            gwallet::DEFAULT_SAVE_URL,
+        )?;
+        let token_url = match &self.google_token_url {
+            Some(_) => Some(url("PASSMINT_GOOGLE_TOKEN_URL", &self.google_token_url, "")?),
+            None => None,
+        };
+        let issuer_id = self.google_issuer_id.as_deref().map(str::trim);
+        if let Some(id) = issuer_id
+            && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(ConfigError::Invalid {
+                name: "PASSMINT_GOOGLE_ISSUER_ID",
+                message: "must be the issuer ID the Google Pay & Wallet Console shows (digits only)".into(),
+            });
+        }
+        Ok(match (issuer_id, &self.google_service_account_file) {
+            (Some(issuer_id), Some(file)) => Some(GoogleSettings {
+                issuer_id: issuer_id.to_string(),
+                service_account_file: file.clone(),
+                api_url,
+                token_url,
+                save_url,
+            }),
+            _ => None,
+        })
+    }
+}
+
 fn seconds(value: Option<u64>, default: u64) -> Duration {
     Duration::from_secs(value.unwrap_or(default).max(1))
 }
@@ -577,6 +664,65 @@ mod tests {
                 err.to_string().contains("PASSMINT_PUBLIC_RATE_LIMIT"),
                 "{bad}: {err}"
             );
+        }
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn google_wallet_is_on_only_with_both_the_issuer_id_and_the_key_file() {
+        let off = load(None, env_of(&[]), Layer::default()).unwrap();
+        assert_eq!(off.google, None);
+        let half = load(
+            None,
+            env_of(&[("PASSMINT_GOOGLE_ISSUER_ID", "3388000000012345678")]),
+            Layer::default(),
+        )
+        .unwrap();
+        assert_eq!(half.google, None);
+        let on = load(
+            None,
+            env_of(&[
+                ("PASSMINT_GOOGLE_ISSUER_ID", "3388000000012345678"),
+                (
+                    "PASSMINT_GOOGLE_SERVICE_ACCOUNT_FILE",
+                    "/etc/passmint/google.json",
+                ),
+                ("PASSMINT_GOOGLE_TOKEN_URL", "http://127.0.0.1:9/token"),
+            ]),
+            Layer::default(),
+        )
+        .unwrap()
+        .google
+        .unwrap();
+        assert_eq!(on.issuer_id, "3388000000012345678");
+        assert_eq!(
+            on.service_account_file,
+            PathBuf::from("/etc/passmint/google.json")
+        );
+        assert_eq!(on.api_url, "https://walletobjects.googleapis.com");
+        assert_eq!(on.token_url.as_deref(), Some("http://127.0.0.1:9/token"));
+        assert_eq!(on.save_url, "https://pay.google.com/gp/v/save");
+    }
+
+    #[test]
+    fn rejects_google_wallet_settings_that_cannot_work_naming_the_setting() {
+        for (name, value) in [
+            ("PASSMINT_GOOGLE_ISSUER_ID", "my-issuer"),
+            ("PASSMINT_GOOGLE_API_URL", "walletobjects.googleapis.com"),
+            ("PASSMINT_GOOGLE_TOKEN_URL", "ftp://example.com/token"),
+            ("PASSMINT_GOOGLE_SAVE_URL", "pay.google.com"),
+        ] {
+            let env = move |k: &str| (k == name).then(|| value.to_string());
+            let err = load(None, env, Layer::default()).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}: {err}");
         }
     }
 }

@@ -4,10 +4,12 @@
 
 pub mod api;
 pub mod app;
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod domain;
+pub mod google;
 pub mod listener;
 pub mod logtext;
 pub mod metrics;

@@ -22,6 +22,7 @@ pub struct Metrics {
     events: Mutex<BTreeMap<String, u64>>,
     push: Mutex<PushStats>,
     webhooks: Mutex<WebhookStats>,
+    google: Mutex<GoogleStats>,
     /// Passes signed (an RSA signature each); re-downloads of unchanged passes add none.
     signatures: std::sync::atomic::AtomicU64,
     rollouts: RolloutStats,
@@ -73,11 +74,59 @@ pub fn render_certificate_expiries(expiries: &[(String, i64)]) -> String {
     out
 }
 
+/// Google Wallet sync figures (SPEC 13): syncs by outcome, queue depth, oldest queued sync.
+#[derive(Default)]
+struct GoogleStats {
+    syncs: BTreeMap<&'static str, u64>,
+    /// Depth, age of the oldest (seconds), rows failed for good.
+    queue: Option<(i64, f64, i64)>,
+}
+
 impl Metrics {
     /// A timeline note was dropped (the insight writer was behind).
     pub fn count_timeline_note_dropped(&self) {
         self.timeline_dropped
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A Google Wallet sync ended: `done`, `retrying`, `failed` (given up) or `paused`.
+    pub fn count_google_sync(&self, outcome: &'static str) {
+        let mut g = self.google.lock().unwrap_or_else(|e| e.into_inner());
+        *g.syncs.entry(outcome).or_default() += 1;
+    }
+
+    /// Syncs queued, the age in seconds of the oldest one (0 when none), and syncs failed for good.
+    pub fn set_google_queue(&self, depth: i64, oldest_age_seconds: f64, failed: i64) {
+        self.google.lock().unwrap_or_else(|e| e.into_inner()).queue =
+            Some((depth, oldest_age_seconds, failed));
+    }
+
+    fn render_google(&self, out: &mut String) {
+        let g = self.google.lock().unwrap_or_else(|e| e.into_inner());
+        if g.syncs.is_empty() && g.queue.is_none() {
+            // Google Wallet is off: nothing to say.
+            return;
+        }
+        out.push_str(
+            "# HELP passmint_google_syncs_total Google Wallet class and object writes, by outcome.\n",
+        );
+        out.push_str("# TYPE passmint_google_syncs_total counter\n");
+        for (outcome, n) in &g.syncs {
+            let _ = writeln!(out, "passmint_google_syncs_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        if let Some((depth, age, failed)) = g.queue {
+            out.push_str("# HELP passmint_google_queue_depth Google Wallet syncs waiting in the outbox.\n");
+            out.push_str("# TYPE passmint_google_queue_depth gauge\n");
+            let _ = writeln!(out, "passmint_google_queue_depth {depth}");
+            out.push_str(
+                "# HELP passmint_google_oldest_unsynced_seconds Age of the oldest queued Google Wallet sync.\n",
+            );
+            out.push_str("# TYPE passmint_google_oldest_unsynced_seconds gauge\n");
+            let _ = writeln!(out, "passmint_google_oldest_unsynced_seconds {age}");
+            out.push_str("# HELP passmint_google_failed Google Wallet syncs Google refused for good (until the next change).\n");
+            out.push_str("# TYPE passmint_google_failed gauge\n");
+            let _ = writeln!(out, "passmint_google_failed {failed}");
+        }
     }
 
     /// A delivery attempt ended: `delivered`, `retrying` or `failed` (given up).
@@ -325,6 +374,7 @@ impl Metrics {
         self.render_push(&mut out);
         self.render_rollouts(&mut out);
         self.render_webhooks(&mut out);
+        self.render_google(&mut out);
         if let Some(templates) = templates {
             out.push_str("# HELP passmint_templates Templates stored.\n");
             out.push_str("# TYPE passmint_templates gauge\n");

@@ -14,6 +14,7 @@ pub mod dev_certs;
 pub mod images;
 pub mod manifest;
 pub mod pass_json;
+pub mod personalization;
 pub mod problem;
 pub mod render;
 pub mod sign;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::pass_json::{self, Mode};
 use crate::problem::{Findings, Problem};
-use crate::{images, strings};
+use crate::{images, personalization, strings};
 
 /// Caps that keep hostile archives harmless.
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +101,7 @@ impl Template {
         }
         if files.contains_key("pass.json") {
             images::check(&files, style, &mut findings);
+            personalization::check(&files, pass_json.as_object(), &mut findings);
         }
         for (path, bytes) in &files {
             if path.ends_with(".strings") {
@@ -131,6 +132,23 @@ impl Template {
     #[must_use]
     pub fn files(&self) -> &BTreeMap<String, Vec<u8>> {
         &self.files
+    }
+
+    /// This template without the files `leave_out` matches (`pass.json` is always kept), e.g. a
+    /// personalized pass's template without the signup form's files.
+    #[must_use]
+    pub fn without(&self, leave_out: impl Fn(&str) -> bool) -> Self {
+        let files = self
+            .files
+            .iter()
+            .filter(|(name, _)| *name == "pass.json" || !leave_out(name))
+            .map(|(n, b)| (n.clone(), b.clone()))
+            .collect();
+        Self {
+            files,
+            pass_json: self.pass_json.clone(),
+            warnings: self.warnings.clone(),
+        }
     }
 
     /// Findings that don't stop the template (image sizes, hex colours, keys with no effect).

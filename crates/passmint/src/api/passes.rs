@@ -50,6 +50,11 @@ pub struct PassJson {
     /// Number of devices registered for the pass.
     #[schema(minimum = 0)]
     pub registrations: i64,
+    /// "Save to Google Wallet" link (`<save URL>/<JWT>`), present only when Google Wallet is
+    /// configured (SPEC 13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = "uri")]
+    pub google_save_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -137,6 +142,22 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+/// A pass as JSON, with its Google Wallet save link when Google Wallet is on.
+async fn pass_json(state: &AppState, r: &PassRecord) -> Result<PassJson, DomainError> {
+    let mut json = to_json(r)?;
+    json.google_save_url = state.domain.google_save_url(r).await?;
+    Ok(json)
+}
+
+/// Passes as JSON (see [`pass_json`]).
+async fn pass_jsons(state: &AppState, records: &[PassRecord]) -> Result<Vec<PassJson>, ApiError> {
+    let mut data = to_json_all(records)?;
+    for (json, url) in data.iter_mut().zip(state.domain.google_save_urls(records).await?) {
+        json.google_save_url = url;
+    }
+    Ok(data)
+}
+
 fn to_json(r: &PassRecord) -> Result<PassJson, DomainError> {
     let object = |what: &str, text: &str| {
         serde_json::from_str::<Value>(text)
@@ -157,6 +178,7 @@ fn to_json(r: &PassRecord) -> Result<PassJson, DomainError> {
         created_at: rfc3339_millis(r.created_at),
         updated_at: rfc3339_millis(r.updated_at),
         registrations: r.registrations,
+        google_save_url: None,
     })
 }
 
@@ -291,7 +313,7 @@ pub async fn create_batch(
         }
         let records = state.domain.create_passes(&template_id, items, &audit).await?;
         Ok(PassBatch {
-            data: to_json_all(&records)?,
+            data: pass_jsons(&state, &records).await?,
         })
     }
     .await;
@@ -342,7 +364,7 @@ pub async fn list(
             .await?;
         let next_cursor = page.next_cursor(&mut records, |r| r.seq, state.domain.master_key(), CURSOR_SCOPE);
         Ok(PassList {
-            data: to_json_all(&records)?,
+            data: pass_jsons(&state, &records).await?,
             next_cursor,
         })
     }
@@ -375,7 +397,7 @@ pub async fn retrieve(
     let audit = audit(Operation::PASS_RETRIEVE, &request_id);
     let result = async {
         let id = path_id(&raw_id, PassId::parse)?;
-        Ok(to_json(&state.domain.pass(&id).await?)?)
+        Ok(pass_json(&state, &state.domain.pass(&id).await?).await?)
     }
     .await;
     let pass = recorded(&state, &audit, result, |p| json!({ "passId": p.id })).await?;
@@ -446,7 +468,7 @@ pub async fn change(
             voided: body.voided,
         };
         let (record, updated) = state.domain.change_pass(&id, patch).await?;
-        Ok((to_json(&record)?, updated))
+        Ok((pass_json(&state, &record).await?, updated))
     }
     .await;
     let (pass, _) = recorded(

@@ -18,9 +18,11 @@ pub mod batcher;
 pub mod crypto;
 pub mod error;
 pub mod events;
+pub mod google;
 pub mod ids;
 pub mod insight;
 mod passes;
+pub mod personalize;
 pub mod registrations;
 pub mod render;
 mod rollouts;
@@ -60,6 +62,8 @@ pub struct DomainConfig {
     pub template_cache_bytes: u64,
     /// Bytes of signed pass files kept in memory.
     pub signed_cache_bytes: u64,
+    /// Google Wallet (SPEC 13), when configured.
+    pub google: Option<google::GoogleConfig>,
 }
 
 /// The domain's handle: cheap to clone, shared by every surface and worker.
@@ -76,6 +80,7 @@ pub struct Domain {
     issue_writer: Batcher<passes::IssueJob, passes::IssueResult>,
     registrar: Batcher<registrations::RegisterJob, registrations::RegisterResult>,
     insight: insight::Insight,
+    google: Option<google::GoogleWallet>,
 }
 
 impl Domain {
@@ -88,6 +93,7 @@ impl Domain {
         let insight = insight::Insight::start(store.clone(), metrics.clone());
         Self {
             insight,
+            google: config.google.clone().map(google::GoogleWallet::new),
             signers: SignerCache::new(config.template_cache_bytes),
             signed: SignedPasses::new(config.signed_cache_bytes),
             web_service_url: config.web_service_url.clone().into(),

@@ -161,7 +161,7 @@ impl Domain {
                     self.signed
                         .put(&record.id, record.update_tag, template.revision, files.clone());
                     let signed = SignedPass {
-                        bytes: template.prepared.assemble(&files),
+                        bytes: template.prepared_for(&content.payload).assemble(&files),
                         file_name: template.file_name.clone(),
                         last_modified: record.last_modified,
                     };
@@ -412,16 +412,12 @@ impl Domain {
                 .await?
                 .ok_or(DomainError::NotFound(Missing::Pass))?;
             let mut content = PassContent::of(&pass)?;
-            let payload = patch
-                .payload
-                .as_ref()
-                .map_or_else(|| pass.payload.clone(), Value::to_string);
             let overrides = patch
                 .overrides
                 .as_ref()
                 .map_or_else(|| pass.overrides.clone(), Value::to_string);
             if let Some(p) = &patch.payload {
-                content.payload = p.clone();
+                content.payload = super::personalize::keep_holder(&content.payload, p.clone());
             }
             if let Some(o) = &patch.overrides {
                 content.overrides = o.clone();
@@ -430,6 +426,10 @@ impl Domain {
                 content.voided = v;
             }
             let voided = content.voided;
+            let payload = match &patch.payload {
+                Some(_) => content.payload.to_string(),
+                None => pass.payload.clone(),
+            };
             let fingerprint =
                 render::fingerprint(template.clone(), self.web_service_url.clone(), content).await?;
             let change = PassChange {
@@ -439,6 +439,7 @@ impl Domain {
                 fingerprint: fingerprint.to_vec(),
                 rendered_revision: template.revision,
                 is_update: pass.fingerprint.as_deref() != Some(fingerprint.as_slice()),
+                personalized: None,
             };
             match self.store.change_pass(&pass, &change).await? {
                 ChangeOutcome::Applied(record) => {
@@ -489,8 +490,12 @@ impl Domain {
                 files
             }
         };
+        let prepared = match &template.enrollment {
+            None => &template.prepared,
+            Some(_) => template.prepared_for(&PassContent::of(pass)?.payload),
+        };
         Ok(SignedPass {
-            bytes: template.prepared.assemble(&files),
+            bytes: prepared.assemble(&files),
             file_name: template.file_name.clone(),
             last_modified: pass.last_modified,
         })

@@ -88,8 +88,15 @@ fn with_input<T>(
     f: impl FnOnce(&RenderInput<'_>) -> T,
 ) -> T {
     let overrides = content.effective_overrides();
+    let with_defaults;
+    let payload = if template.enrollment.is_some() {
+        with_defaults = super::personalize::with_blank_holder(&content.payload);
+        &with_defaults
+    } else {
+        &content.payload
+    };
     let input = RenderInput {
-        payload: &content.payload,
+        payload,
         overrides: &overrides,
         identity: PassIdentity {
             pass_type_identifier: &template.pass_type_identifier,
@@ -108,7 +115,19 @@ pub fn fingerprint_now(
     content: &PassContent,
 ) -> Result<[u8; 32], RenderError> {
     with_input(template, web_service_url, content, |input| {
-        template.prepared.fingerprint(input)
+        template.prepared_for(&content.payload).fingerprint(input)
+    })
+}
+
+/// The rendered `pass.json` of `content`, as Wallet would get it (no signing; on the calling
+/// thread: call it from the blocking pool). What Google Wallet's object is mapped from.
+pub fn pass_json_now(
+    template: &LoadedTemplate,
+    web_service_url: &str,
+    content: &PassContent,
+) -> Result<Value, RenderError> {
+    with_input(template, web_service_url, content, |input| {
+        template.prepared.render_pass_json(input)
     })
 }
 
@@ -119,7 +138,9 @@ pub fn sign_now(
     content: &PassContent,
 ) -> Result<SignedFiles, RenderError> {
     with_input(template, web_service_url, content, |input| {
-        template.prepared.sign_files(input, &template.identity)
+        template
+            .prepared_for(&content.payload)
+            .sign_files(input, &template.identity)
     })
 }
 

@@ -19,8 +19,29 @@ pub struct LoadedTemplate {
     pub team_identifier: String,
     pub prepared: PreparedTemplate,
     pub identity: SigningIdentity,
+    /// Rewards enrollment, for a template with `personalization.json`.
+    pub enrollment: Option<Enrollment>,
     /// Roughly what this takes in memory (the cache's weight).
     pub size: usize,
+}
+
+/// A personalizable template's signup form and the template its personalized passes are made
+/// from (the same files without the signup form's: Wallet must not offer enrollment again).
+#[derive(Debug)]
+pub struct Enrollment {
+    pub personalization: pkpass::personalization::Personalization,
+    pub personalized: PreparedTemplate,
+}
+
+impl LoadedTemplate {
+    /// The prepared template a pass with `payload` renders from: the personalized one once the
+    /// holder's data is in the payload (`personalization`), else the template as uploaded.
+    pub fn prepared_for(&self, payload: &serde_json::Value) -> &PreparedTemplate {
+        match &self.enrollment {
+            Some(e) if super::personalize::is_personalized(payload) => &e.personalized,
+            _ => &self.prepared,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +130,17 @@ pub async fn load_template(
         };
         let template = Template::from_zip(&material.template_zip, &limits)?;
         let expanded: usize = template.files().values().map(Vec::len).sum();
+        let enrollment = template
+            .files()
+            .get(pkpass::personalization::FILE)
+            .and_then(|bytes| pkpass::personalization::parse(bytes, &mut pkpass::Findings::default()))
+            .map(|personalization| Enrollment {
+                personalization,
+                personalized: PreparedTemplate::new(
+                    template.without(pkpass::personalization::is_signup_file),
+                ),
+            });
+        let packed_twice = if enrollment.is_some() { 2 } else { 1 };
         Ok(LoadedTemplate {
             id: material.id,
             revision: material.revision,
@@ -117,9 +149,10 @@ pub async fn load_template(
             team_identifier: material.team_identifier,
             prepared: PreparedTemplate::new(template),
             identity,
+            enrollment,
             // The packed entries are at most the files' size; pass.json and the strings are
-            // kept parsed beside them.
-            size: expanded + material.template_zip.len() / 4 + 4096,
+            // kept parsed beside them (twice for a personalizable template).
+            size: packed_twice * (expanded + material.template_zip.len() / 4) + 4096,
         })
     })
     .await

@@ -317,8 +317,10 @@ impl Domain {
         upload: TemplateUpload,
     ) -> Result<(TemplateRecord, Vec<Warning>), DomainError> {
         let id = TemplateId::new();
-        let (row, warnings) =
+        let (row, mut warnings) =
             accept_upload(&self.master_key, self.config.max_template_bytes, upload, &id).await?;
+        let (row, google) = self.google_warnings(row).await?;
+        warnings.extend(google);
         let record = self.store.insert_template(&row).await?;
         Ok((record, warnings))
     }
@@ -334,8 +336,10 @@ impl Domain {
         request_id: &str,
     ) -> Result<(TemplateRecord, Vec<Warning>, RolloutRecord), DomainError> {
         self.template(id).await?;
-        let (row, warnings) =
+        let (row, mut warnings) =
             accept_upload(&self.master_key, self.config.max_template_bytes, upload, id).await?;
+        let (row, google) = self.google_warnings(row).await?;
+        warnings.extend(google);
         // Once the upload is accepted the write runs to its end in a task of its own, even if
         // the client goes away meanwhile (a request future is dropped with its connection).
         let (domain, template_id, request_id) = (self.clone(), id.clone(), request_id.to_string());
@@ -369,6 +373,19 @@ impl Domain {
                     .collect(),
             )),
         }
+    }
+
+    /// What of template `row` Google Wallet cannot show, when Google Wallet is on (mapped on
+    /// the blocking pool; the row is handed back).
+    async fn google_warnings(&self, row: NewTemplate) -> Result<(NewTemplate, Vec<Warning>), DomainError> {
+        let Some(google) = self.google().cloned() else {
+            return Ok((row, Vec::new()));
+        };
+        Ok(tokio::task::spawn_blocking(move || {
+            let warnings = google.warnings(&row.id, &row.template_zip);
+            (row, warnings)
+        })
+        .await?)
     }
 
     /// Template `id`.

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::domain::DomainError;
+use crate::domain::personalize::Refusal;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PasskitError {
@@ -16,6 +17,12 @@ pub enum PasskitError {
     /// The pass already has the most devices a pass may have (409).
     #[error("too many devices registered for this pass")]
     TooManyRegistrations,
+    /// No such pass, on a route that takes no token (404).
+    #[error("not found")]
+    NotFound,
+    /// The pass was personalized before, with other data (409).
+    #[error("already personalized")]
+    AlreadyPersonalized,
     /// Body over the route's cap (413).
     #[error("request body too large")]
     TooLarge,
@@ -33,6 +40,8 @@ impl PasskitError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooManyRegistrations => StatusCode::CONFLICT,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::AlreadyPersonalized => StatusCode::CONFLICT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -51,6 +60,19 @@ impl From<DomainError> for PasskitError {
             DomainError::Conflict { .. } => Self::TooManyRegistrations,
             DomainError::TooLarge { .. } => Self::TooLarge,
             DomainError::Unavailable(_) => Self::Unavailable,
+        }
+    }
+}
+
+/// The PassKit service's mapping of a refused personalization: an unknown pass and one that
+/// offers no enrollment look the same from outside (404, the route takes no token).
+impl From<Refusal> for PasskitError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::UnknownPass | Refusal::NotPersonalizable => Self::NotFound,
+            Refusal::Unanswered(_) => Self::BadRequest("required personalization fields missing"),
+            Refusal::Unrenderable => Self::BadRequest("the personalized pass does not render"),
+            Refusal::AlreadyPersonalized => Self::AlreadyPersonalized,
         }
     }
 }

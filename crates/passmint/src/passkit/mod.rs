@@ -2,7 +2,7 @@
 //! calls to register for updates, learn which passes changed, fetch them, and send logs.
 //!
 //! Hostile input is cut off early: each route has a small body cap (4 KiB for a registration,
-//! 64 KiB for logs: 413 beyond), path segments longer than any real identifier are refused
+//! 16 KiB for a personalization, 64 KiB for logs: 413 beyond), path segments longer than any real identifier are refused
 //! with 400 before any storage is touched, and a token check is one index lookup by
 //! (pass type, serial number) plus a constant-time comparison.
 use axum::Router;
@@ -21,6 +21,7 @@ use crate::tokens;
 pub mod error;
 pub mod log;
 pub mod passes;
+pub mod personalize;
 pub mod registrations;
 pub mod serials;
 
@@ -63,6 +64,14 @@ pub fn router() -> Router<AppState> {
             Router::new()
                 .route(&format!("{MOUNT}/v1/log"), post(log::receive))
                 .layer(DefaultBodyLimit::max(MAX_LOG_BYTES)),
+        )
+        .merge(
+            Router::new()
+                .route(
+                    &format!("{MOUNT}/v1/passes/{{pass_type}}/{{serial}}/personalize"),
+                    post(personalize::personalize),
+                )
+                .layer(DefaultBodyLimit::max(personalize::MAX_PERSONALIZE_BYTES)),
         )
 }
 

@@ -27,6 +27,7 @@ mod error;
 mod events;
 pub mod insight;
 pub mod lookups;
+pub mod google;
 mod models;
 pub mod outbox;
 mod pass_heads;
@@ -124,6 +125,10 @@ pub struct Store {
     pass_heads: std::sync::Arc<pass_heads::PassHeads>,
     /// Caps of the device-side records (see `device_records.rs`).
     device_limits: DeviceLimits,
+    /// Whether changes queue Google Wallet syncs (`google.rs`); off unless configured.
+    google_sync: bool,
+    /// Raised after Google syncs were queued, so this process's Google worker starts at once.
+    google_wakeup: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// How long a request waits for a connection before the store reports itself unavailable.
@@ -195,6 +200,8 @@ impl Store {
             write_turn: Default::default(),
             pass_heads: Default::default(),
             device_limits: DeviceLimits::default(),
+            google_sync: false,
+            google_wakeup: Default::default(),
         })
     }
 
@@ -355,6 +362,11 @@ fn sqlite_migrator() -> Migrator {
             "insight",
             include_str!("../../migrations/sqlite/0008_insight.sql"),
         ),
+        (
+            10,
+            "google",
+            include_str!("../../migrations/sqlite/0010_google.sql"),
+        ),
     ])
 }
 
@@ -390,6 +402,11 @@ fn postgres_migrator() -> Migrator {
             8,
             "insight",
             include_str!("../../migrations/postgres/0008_insight.sql"),
+        ),
+        (
+            10,
+            "google",
+            include_str!("../../migrations/postgres/0010_google.sql"),
         ),
     ])
 }

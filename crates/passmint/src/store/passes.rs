@@ -108,6 +108,10 @@ pub struct PassChange {
     pub rendered_revision: i64,
     /// The rendered pass differs from before: new tag, new `last_modified`, pushes.
     pub is_update: bool,
+    /// The holder enrolled (rewards enrollment), giving these `requiredPersonalizationInfo`
+    /// members: `pass.personalized` (naming the members, never their values) is queued with
+    /// the change.
+    pub personalized: Option<Vec<String>>,
 }
 
 /// How a compare-and-set PATCH ended.
@@ -289,6 +293,17 @@ macro_rules! insert_passes_in {
     }};
 }
 
+/// The ids of the passes `outcomes` inserted.
+fn inserted_ids(outcomes: &[InsertOutcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter_map(|o| match o {
+            InsertOutcome::Inserted(p) => Some(p.id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Store {
     /// Stores new passes in one transaction. A pass whose template moved on from the revision
     /// it was rendered with, or went away, is not inserted (see [`InsertOutcome`]). `events_for` gives the events to store with
@@ -309,6 +324,7 @@ impl Store {
                 let t = &mut tx;
                 let outcomes =
                     insert_passes_in!(t, rows, "", &events_for, keep_events, self.device_limits, now);
+                super::google::enqueue_objects!(self.google_sync, &mut *tx, &inserted_ids(&outcomes), now);
                 finish_insert(tx, atomicity, outcomes).await?
             }
             Backend::Postgres(pool) => {
@@ -323,10 +339,12 @@ impl Store {
                     self.device_limits,
                     now
                 );
+                super::google::enqueue_objects!(self.google_sync, &mut *tx, &inserted_ids(&outcomes), now);
                 finish_insert(tx, atomicity, outcomes).await?
             }
         };
         drop(turn);
+        self.google_enqueued();
         Ok(outcomes)
     }
 
@@ -511,11 +529,24 @@ impl Store {
                     .execute(&mut **tx)
                     .await?;
                 enqueue_for_pass(&mut **tx, &expected.id, now).await?;
+                super::google::enqueue_objects!(
+                    self.google_sync,
+                    &mut **tx,
+                    std::slice::from_ref(&expected.id),
+                    now
+                );
             }
             let pass = pass_ref(expected);
             let mut hooks = Vec::new();
             if change.is_update {
                 hooks.push(pass.event("pass.updated", now, serde_json::json!({})));
+            }
+            if let Some(fields) = &change.personalized {
+                hooks.push(pass.event(
+                    "pass.personalized",
+                    now,
+                    serde_json::json!({ "fields": fields }),
+                ));
             }
             if change.voided && !expected.voided {
                 hooks.push(pass.event("pass.voided", now, serde_json::json!({})));
@@ -527,6 +558,7 @@ impl Store {
         self.forget_pass_heads([expected.id.as_str()]);
         if applied && change.is_update {
             self.push_enqueued();
+            self.google_enqueued();
         }
         if applied {
             return Ok(match self.get_pass(&expected.id).await? {

@@ -124,7 +124,7 @@ pub enum StepOutcome {
 /// move, then `$retag` (the backend's pass writes, evaluating to the rows written), the tag
 /// and the pushes. Evaluates to `(outcome, commit?)`. A macro so it compiles once per backend.
 macro_rules! step_in {
-    ($tx:ident, $step:expr, $updated:expr, $ids:expr, $now:expr, $retag:block) => {{
+    ($tx:ident, $step:expr, $updated:expr, $ids:expr, $now:expr, $google:expr, $retag:block) => {{
         let step: &RolloutStep = $step;
         let fenced = sqlx::query(
             "UPDATE rollouts SET cursor_seq = $4, passes_checked = passes_checked + $5, \
@@ -162,6 +162,7 @@ macro_rules! step_in {
                     push_in_list(&mut q, chunk.iter().map(String::as_str));
                     q.build().persistent(false).execute(&mut **$tx).await?;
                 }
+                super::google::enqueue_objects!($google, &mut **$tx, ids, $now);
                 for chunk in ids.chunks(500) {
                     super::outbox::enqueue_for_passes!(&mut **$tx, chunk, $now);
                 }
@@ -262,6 +263,8 @@ impl Store {
                 .bind(now)
                 .fetch_one(&mut **tx)
                 .await?;
+            // The class follows the template; its passes' objects follow with the rollout.
+            super::google::enqueue_class!(self.google_sync, &mut **tx, &t.id, now);
             sqlx::query(
                 "UPDATE rollouts SET status = 'superseded', finished_at = $2, lease_owner = NULL, \
                  lease_until = NULL WHERE template_id = $1 AND status = 'running'",
@@ -290,6 +293,7 @@ impl Store {
         });
         if matches!(outcome, ReplaceOutcome::Replaced { .. }) {
             self.rollout_enqueued();
+            self.google_enqueued();
         }
         Ok(outcome)
     }
@@ -444,7 +448,7 @@ impl Store {
             Backend::Sqlite(pool) => {
                 let mut transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let tx = &mut transaction;
-                let (out, commit) = step_in!(tx, step, updated, ids, now, {
+                let (out, commit) = step_in!(tx, step, updated, ids, now, self.google_sync, {
                     let mut n = 0;
                     for r in &step.retag {
                         n += sqlx::query(sqlx::AssertSqlSafe(per_row.as_str()))
@@ -466,7 +470,7 @@ impl Store {
             Backend::Postgres(pool) => {
                 let mut transaction = pool.begin().await?;
                 let tx = &mut transaction;
-                let (out, commit) = step_in!(tx, step, updated, ids, now, {
+                let (out, commit) = step_in!(tx, step, updated, ids, now, self.google_sync, {
                     let fingerprints: Vec<Option<Vec<u8>>> =
                         step.retag.iter().map(|r| r.fingerprint.clone()).collect();
                     let versions: Vec<i64> = step.retag.iter().map(|r| r.version).collect();
@@ -489,6 +493,7 @@ impl Store {
         if outcome == StepOutcome::Written && !step.retag.is_empty() {
             self.pass_heads.forget(ids.iter().map(String::as_str));
             self.push_enqueued();
+            self.google_enqueued();
         }
         Ok(outcome)
     }

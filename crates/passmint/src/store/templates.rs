@@ -49,13 +49,17 @@ impl Store {
         let record = match &self.backend {
             // SQLite has one writer at a time, so `seq` values become visible in order.
             Backend::Sqlite(pool) => {
-                bind_template(
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let record = bind_template(
                     sqlx::query_as::<_, TemplateRecord>(sqlx::AssertSqlSafe(sql)),
                     t,
                     now,
                 )
-                .fetch_one(pool)
-                .await?
+                .fetch_one(&mut *tx)
+                .await?;
+                super::google::enqueue_class!(self.google_sync, &mut *tx, &t.id, now);
+                tx.commit().await?;
+                record
             }
             // PostgreSQL hands out identity values before commit, so two concurrent inserts
             // could become visible out of order and a reader holding a cursor past the later
@@ -74,10 +78,12 @@ impl Store {
                 )
                 .fetch_one(&mut *tx)
                 .await?;
+                super::google::enqueue_class!(self.google_sync, &mut *tx, &t.id, now);
                 tx.commit().await?;
                 record
             }
         };
+        self.google_enqueued();
         Ok(record)
     }
 
