@@ -25,7 +25,17 @@ for tool in wrk sqlite3; do
     apt-get install -y "$tool" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$tool" >/dev/null; }
   fi
 done
-[ -n "${BENCH_NO_BUILD:-}" ] || cargo build --release -p passmint --bin passmint --example seed_load --quiet
+# BENCH_PROFILE=debug measures the debug build (when a release build is out of reach; slower
+# overall, so compare the before/after ratio only).
+profile=${BENCH_PROFILE:-release}
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+  if [ "$profile" = release ]; then
+    cargo build --release -p passmint --bin passmint --example seed_load --quiet
+  else
+    cargo build -p passmint --bin passmint --example seed_load --quiet
+  fi
+fi
+bin=target/$profile
 
 tmp=$(mktemp -d)
 server_pid=""
@@ -43,7 +53,7 @@ export RUST_LOG=warn
 export PASSMINT_PUBLIC_RATE_LIMIT=off # wrk is one client address
 export BENCH_PASSES=$passes
 
-target/release/examples/seed_load "$tmp/seed" "$PASSMINT_PUBLIC_URL" "$passes" >/dev/null
+$bin/examples/seed_load "$tmp/seed" "$PASSMINT_PUBLIC_URL" "$passes" >/dev/null
 triggers=$(sqlite3 "$tmp/seed/passmint.db" "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'insight_%'")
 
 wrk_rps() { # script url connections -> prints req/s; fails on any error
@@ -60,7 +70,7 @@ wrk_rps() { # script url connections -> prints req/s; fails on any error
 }
 
 start_server() { # data dir
-  PASSMINT_DATA_DIR=$1 target/release/passmint serve >"$tmp/server.log" 2>&1 &
+  PASSMINT_DATA_DIR=$1 $bin/passmint serve >"$tmp/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return
@@ -78,6 +88,7 @@ stop_server() {
 
 declare -A fig
 echo "load before: $(uptime)"
+echo "profile: $profile; $passes passes seeded; wrk -t2, ${duration}s per figure"
 for round in 1 2; do
   for variant in before after; do
     data=$tmp/$variant-$round

@@ -326,6 +326,13 @@ async fn counts_a_templates_passes_installs_devices_pushes_and_days(db: &TestDb)
     let (status, body) = stats(&f, "?from=2026-02-30").await;
     assert_eq!(status, 400);
     assert_eq!(body["details"][0]["param"], "from");
+    // A range longer than 366 days answers its last 366; a reversed one answers no days.
+    let (status, body) = stats(&f, "?from=2000-01-01").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["daily"].as_array().unwrap().len(), 366);
+    let (status, body) = stats(&f, "?from=2026-12-05&to=2026-12-01").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["daily"], json!([]));
     let r = f
         .server
         .get(&format!("{BASE}/templates/{}/stats", uuid::Uuid::new_v4()))

@@ -108,7 +108,8 @@ pub struct StatsQuery {
     /// First UTC day, `YYYY-MM-DD` (default: 29 days before `to`).
     #[param(format = Date)]
     pub from: Option<String>,
-    /// Last UTC day, `YYYY-MM-DD` (default: today). At most 366 days after `from`.
+    /// Last UTC day, `YYYY-MM-DD` (default: today). At most the last 366 days of the range are
+    /// answered; `from` after `to` answers no days.
     #[param(format = Date)]
     pub to: Option<String>,
 }
@@ -159,7 +160,7 @@ pub struct TemplateStats {
     params(("id" = String, Path, format = "uuid", description = "Template id"), StatsQuery),
     responses(
         (status = 200, description = "The template's statistics", body = TemplateStats),
-        (status = 400, description = "id is not a UUID, or a bad from/to", body = ErrorBody),
+        (status = 400, description = "id is not a UUID, or from/to is not a date", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "No such template", body = ErrorBody),
     ),
@@ -233,19 +234,10 @@ pub fn stats_range(query: &StatsQuery, today: time::Date) -> Result<(time::Date,
     }
     let to = to_given.unwrap_or(today);
     let from = from_given.unwrap_or(to - time::Duration::days(DEFAULT_DAYS - 1));
-    if from > to {
-        let detail = Detail::query("from", "must not be after to", &day_text(from));
-        return Err(ApiError::bad_request("from is after to", vec![detail]));
-    }
-    if (to - from).whole_days() >= MAX_STATS_DAYS {
-        let detail = Detail::query(
-            "to",
-            format!("the range covers at most {MAX_STATS_DAYS} days"),
-            &day_text(to),
-        );
-        return Err(ApiError::bad_request("range too long", vec![detail]));
-    }
-    Ok((from, to))
+    // At most the last 366 days of the range (a longer one is cut, not refused: any two dates
+    // are a valid question, answered within the bound). `from` after `to` is an empty range.
+    let earliest = to - time::Duration::days(MAX_STATS_DAYS - 1);
+    Ok((from.max(earliest), to))
 }
 
 #[cfg(test)]
@@ -270,15 +262,22 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_or_reversed_or_too_long_range_is_a_400_naming_the_parameter() {
+    fn a_date_that_is_not_one_is_a_400_naming_the_parameter() {
         let today = parse_day("2026-12-04").unwrap();
         let bad = stats_range(&query(Some("2026-13-01"), Some("soon")), today).unwrap_err();
         let params: Vec<&str> = bad.details.iter().map(|d| d.param.as_str()).collect();
         assert_eq!(params, ["to", "from"]);
-        let reversed = stats_range(&query(Some("2026-12-05"), Some("2026-12-01")), today).unwrap_err();
-        assert_eq!(reversed.details[0].param, "from");
-        let long = stats_range(&query(Some("2025-01-01"), Some("2026-01-02")), today).unwrap_err();
-        assert_eq!(long.details[0].param, "to");
-        assert!(stats_range(&query(Some("2025-01-01"), Some("2025-12-31")), today).is_ok());
+    }
+
+    #[test]
+    fn a_long_range_keeps_its_last_366_days_and_a_reversed_one_is_empty() {
+        let today = parse_day("2026-12-04").unwrap();
+        let (from, to) = stats_range(&query(Some("2000-01-01"), Some("2026-01-02")), today).unwrap();
+        assert_eq!(
+            (day_text(from).as_str(), day_text(to).as_str()),
+            ("2025-01-02", "2026-01-02")
+        );
+        let (from, to) = stats_range(&query(Some("2026-12-05"), Some("2026-12-01")), today).unwrap();
+        assert!(from > to);
     }
 }

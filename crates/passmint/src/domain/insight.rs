@@ -98,8 +98,8 @@ impl Domain {
         Ok(self.store.list_timeline(id.as_str(), before, limit).await?)
     }
 
-    /// A template's totals and its days from `from` to `to` (UTC, inclusive, at most
-    /// [`MAX_STATS_DAYS`]), each day present.
+    /// A template's totals and its days from `from` to `to` (UTC, inclusive; the caller keeps
+    /// it to [`MAX_STATS_DAYS`]), each day present (none when `from` is after `to`).
     pub async fn template_stats(
         &self,
         id: &TemplateId,

@@ -25,9 +25,9 @@ use sqlx::sqlite::{
 mod device_records;
 mod error;
 mod events;
+pub mod google;
 pub mod insight;
 pub mod lookups;
-pub mod google;
 mod models;
 pub mod outbox;
 mod pass_heads;

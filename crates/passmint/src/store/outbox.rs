@@ -283,7 +283,9 @@ impl Store {
             results.iter().map(|(c, _)| c).zip(notes).collect();
         in_transaction!(self, tx => async {
             // Before a dead token's registrations go: the entries name the passes they held.
-            super::insight::record_push_notes!(&mut **tx, &noted, now_ms);
+            // Stamped when written (after waiting for the write turn), so the entries sit in
+            // time order among the pass's other entries.
+            super::insight::record_push_notes!(&mut **tx, &noted, super::now_millis());
             for (claim, result) in results {
                 match result {
                     PushResult::Done => {}
