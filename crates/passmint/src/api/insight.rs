@@ -11,7 +11,7 @@ use super::pagination::PageQuery;
 use super::templates::rfc3339_millis;
 use super::{audit, path_id, recorded};
 use crate::app::{AppState, RequestId};
-use crate::domain::insight::{MAX_STATS_DAYS, day_text, parse_day};
+use crate::domain::insight::{MAX_STATS_DAYS, parse_day};
 use crate::domain::{Operation, PassId, TemplateId};
 
 /// Cursor scope of timelines.
@@ -243,6 +243,7 @@ pub fn stats_range(query: &StatsQuery, today: time::Date) -> Result<(time::Date,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::insight::day_text;
 
     fn query(from: Option<&str>, to: Option<&str>) -> StatsQuery {
         StatsQuery {
