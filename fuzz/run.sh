@@ -21,7 +21,8 @@ export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 target_dir="${PASSMINT_FUZZ_TARGET_DIR:-$PWD/target}"
 build=(cargo fuzz build -s none --codegen-units 16 --target-dir "$target_dir")
 targets=(template_zip pass_json strings signing_pem signing_p12 upload_form
-         passkit_registration passkit_log passkit_request personalize_request render api_body)
+         passkit_registration passkit_log passkit_request personalize_request render api_body
+         signed_pkpass)
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT

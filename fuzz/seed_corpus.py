@@ -120,6 +120,22 @@ def main():
     seed("signing_pem", "wrong-passphrase", frame(cert, chain["signer.pkcs8.key"], wwdr, b"nope"))
     seed("signing_pem", "cert-is-wwdr", frame(wwdr, chain["signer.key"], root, b""))
     seed("signing_p12", "openssl3", frame(passphrase, wwdr, chain["signer.p12"]))
+    apple_signed = dict(templates)["apple-storecard-signed"]
+    seed("signed_pkpass", "apple-storecard", frame(b"", zip_of(apple_signed)))
+    with tempfile.TemporaryDirectory() as out:
+        for name, data in chain.items():
+            with open(os.path.join(out, name), "wb") as f:
+                f.write(data)
+        subprocess.run([passmint, "sign", os.path.join(ROOT, "examples/storecard.pass"), "-o",
+                        os.path.join(out, "card.pkpass"), "--cert", os.path.join(out, "signer.pem"),
+                        "--key", os.path.join(out, "signer.key"), "--wwdr", os.path.join(out, "wwdr.pem"),
+                        "--passphrase", passphrase.decode(),
+                        "--payload", os.path.join(ROOT, "examples/payload.json")],
+                       check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(out, "card.pkpass"), "rb") as f:
+            dev_signed = f.read()
+    seed("signed_pkpass", "dev-signed-trusted", frame(root, dev_signed))
+    seed("signed_pkpass", "dev-signed-foreign", frame(b"", dev_signed))
     if "signer.legacy.p12" in chain:
         seed("signing_p12", "keychain-rc2", frame(passphrase, wwdr, chain["signer.legacy.p12"]))
 

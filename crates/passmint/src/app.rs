@@ -75,6 +75,9 @@ impl AppState {
     /// Creates the data dir, loads (or creates) the master key, opens the database and applies
     /// its migrations. `bound` is where the server listens (for the default public URL).
     pub async fn prepare(settings: Settings, bound: SocketAddr) -> Result<Self, LaunchError> {
+        // Settings that only the workers read are checked here too, so `serve` reports a wrong
+        // APNs URL or CA file before it prints its banner, not after.
+        crate::push::endpoint_from_settings(&settings)?;
         crate::private_files::create_private_dir(&settings.data_dir).map_err(|source| {
             LaunchError::DataDir {
                 path: settings.data_dir.clone(),
@@ -152,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(crate::dashboard::router(&state))
         .merge(crate::passkit::router())
+        .merge(crate::share::router())
         .merge(crate::assets::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), edge))

@@ -356,7 +356,9 @@ impl Layer {
                 message: "must start with http:// or https://".into(),
             });
         }
-        let max_template_bytes = self.max_template_bytes.unwrap_or(1024 * 1024);
+        let max_template_bytes = self
+            .max_template_bytes
+            .unwrap_or(pkpass::template::DEFAULT_MAX_ZIP_BYTES);
         if max_template_bytes == 0 {
             return Err(ConfigError::Invalid {
                 name: "PASSMINT_MAX_TEMPLATE_BYTES",

@@ -20,6 +20,7 @@ pub mod private_files;
 pub mod push;
 pub mod ratelimit;
 pub mod rollout;
+pub mod share;
 pub mod store;
 pub mod tokens;
 pub mod webhooks;

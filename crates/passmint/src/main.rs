@@ -47,7 +47,7 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
-    /// Check a template folder or .zip offline and print every problem.
+    /// Check a template (folder or .zip) or a signed .pkpass offline and print every problem.
     Lint(offline::LintArgs),
     /// Sign a template into a .pkpass offline.
     Sign(offline::SignArgs),
@@ -83,7 +83,7 @@ fn main() -> std::process::ExitCode {
     };
     if let Some(result) = offline {
         return result.unwrap_or_else(|e| {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             std::process::ExitCode::FAILURE
         });
     }
@@ -139,8 +139,25 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("passmint: {e:#}");
+            eprintln!("passmint: {}", error_text(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: many error types repeat their cause in their own
+/// message, and `{:#}` would print it again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }

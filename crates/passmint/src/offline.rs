@@ -13,8 +13,15 @@ use serde_json::Value;
 /// Arguments of `passmint lint`.
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
-    /// A template folder (e.g. `MyPass.pass/`) or a .zip / .pkpass file.
+    /// A template folder (e.g. `MyPass.pass/`), a template .zip, or a signed .pkpass (checked as
+    /// Wallet would: manifest, signature, chain to Apple's roots, validity, pass.json, images).
     pub path: PathBuf,
+    /// Also trust these root certificates (PEM) for a signed pass, e.g. a test chain's.
+    #[arg(long, value_name = "ROOT.pem")]
+    pub ca: Vec<PathBuf>,
+    /// Check a signed .pkpass as a template (its manifest and signature ignored).
+    #[arg(long)]
+    pub template: bool,
 }
 
 /// Arguments of `passmint sign`.
@@ -95,24 +102,62 @@ fn read_template(path: &Path, limits: &Limits) -> anyhow::Result<Result<Template
 
 /// `passmint lint PATH`: prints every error and warning; exit 1 when there is an error.
 pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
-    match read_template(&args.path, &Limits::default())? {
+    // Lint judges any size, and says when the server's default limit would refuse it.
+    let limits = Limits {
+        max_zip_bytes: u64::MAX,
+        ..Limits::default()
+    };
+    let server_limit = pkpass::template::DEFAULT_MAX_ZIP_BYTES;
+    let (result, zip_bytes) = if args.path.is_dir() {
+        let result = Template::from_dir(&args.path, &limits);
+        // What the upload would weigh: the folder's files zipped as a client would.
+        let size = result.as_ref().ok().and_then(|t| {
+            let packed =
+                pkpass::bundle::PackedFiles::new(t.files().iter().map(|(n, b)| (n.as_str(), b.as_slice())))
+                    .ok()?;
+            Some(packed.bundle(&[]).len() as u64)
+        });
+        (result, size)
+    } else {
+        let bytes =
+            std::fs::read(&args.path).with_context(|| format!("cannot read {}", args.path.display()))?;
+        if !args.template && pkpass::verify::looks_signed(&bytes) {
+            return lint_signed(args, &bytes);
+        }
+        let size = bytes.len() as u64;
+        (Template::from_zip(&bytes, &limits), Some(size))
+    };
+    let mut size_warning = Vec::new();
+    if let Some(size) = zip_bytes.filter(|s| *s > server_limit) {
+        size_warning.push(Problem::new(
+            args.path.display().to_string(),
+            format!(
+                "is {}{size} bytes zipped, above passmint serve's default template limit of \
+                 {server_limit} bytes: the server answers 413 unless PASSMINT_MAX_TEMPLATE_BYTES is raised",
+                if args.path.is_dir() { "about " } else { "" }
+            ),
+        ));
+    }
+    match result {
         Ok(template) => {
             print_problems("warning", template.warnings());
+            print_problems("warning", &size_warning);
             println!(
                 "{}: OK, 0 errors, {} warning(s)",
                 args.path.display(),
-                template.warnings().len()
+                template.warnings().len() + size_warning.len()
             );
             Ok(ExitCode::SUCCESS)
         }
         Err(TemplateError::Invalid { findings }) => {
             print_problems("error", &findings.errors);
             print_problems("warning", &findings.warnings);
+            print_problems("warning", &size_warning);
             println!(
                 "{}: {} error(s), {} warning(s)",
                 args.path.display(),
                 findings.errors.len(),
-                findings.warnings.len()
+                findings.warnings.len() + size_warning.len()
             );
             Ok(ExitCode::FAILURE)
         }
@@ -122,6 +167,33 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
         }
         Err(TemplateError::Io(e)) => Err(e).context(format!("cannot read {}", args.path.display())),
     }
+}
+
+/// `passmint lint FILE.pkpass` for a signed pass: every problem Wallet would refuse it for.
+fn lint_signed(args: &LintArgs, bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    let mut options = pkpass::verify::Options::default();
+    for path in &args.ca {
+        let pem = read(path, "--ca certificate")?;
+        let certs = openssl::x509::X509::stack_from_pem(&pem)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .with_context(|| format!("--ca {} holds no PEM certificate", path.display()))?;
+        options.extra_roots.extend(certs);
+    }
+    let findings = pkpass::verify::check(bytes, &options);
+    print_problems("error", &findings.errors);
+    print_problems("warning", &findings.warnings);
+    println!(
+        "{}: signed pass, {} error(s), {} warning(s)",
+        args.path.display(),
+        findings.errors.len(),
+        findings.warnings.len()
+    );
+    Ok(if findings.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Inline JSON, or else the path of a JSON file.

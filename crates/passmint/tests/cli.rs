@@ -131,9 +131,56 @@ fn lint_reads_a_zip_and_refuses_the_booking_sample() {
     let out = passmint(&["lint", &booking.display().to_string()], &repo());
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("boardingPass.transitType"));
+    // Apple's signed sample, as a template: fine.
+    let store = repo().join("crates/pkpass/tests/data/samples/apple-storecard.pkpass");
+    let out = passmint(&["lint", "--template", &store.display().to_string()], &repo());
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+#[test]
+fn lint_checks_a_signed_pass_as_wallet_does() {
+    // Apple's own sample chains to Apple's real root (shipped in the binary), and its
+    // certificates expired in 2016.
     let store = repo().join("crates/pkpass/tests/data/samples/apple-storecard.pkpass");
     let out = passmint(&["lint", &store.display().to_string()], &repo());
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("signed pass"), "{t}");
+    assert!(
+        t.contains("error: signature: the certificate \"Pass Type ID: pass.com.apple.devpubs.example\" expired on Jul 20"),
+        "{t}"
+    );
+    assert!(!t.contains("does not chain"), "{t}");
+    // A pass passmint signs with a dev chain: a foreign chain without --ca, clean with it.
+    let dir = with_certs();
+    let out = passmint(
+        &[
+            "sign",
+            &example(),
+            "-o",
+            "card.pkpass",
+            "--cert",
+            "certs/signer.pem",
+            "--key",
+            "certs/signer.key",
+            "--wwdr",
+            "certs/wwdr.pem",
+            "--passphrase",
+            "passmint-dev-only",
+            "--payload",
+            &payload(),
+        ],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", text(&out));
+    let out = passmint(&["lint", "card.pkpass"], dir.path());
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("does not chain to Apple's root certificates"), "{t}");
+    let out = passmint(&["lint", "card.pkpass", "--ca", "certs/root.pem"], dir.path());
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("signed pass, 0 error(s), 0 warning(s)"), "{t}");
 }
 
 #[test]
@@ -271,4 +318,69 @@ fn sign_names_placeholders_missing_from_the_payload() {
     assert!(!out.status.success());
     let t = text(&out);
     assert!(t.contains("member.name") && t.contains("balance"), "{t}");
+}
+
+/// A copy of the example template with a `strip@2x.png` of `bytes` incompressible bytes.
+fn example_with_a_strip_of(dir: &Path, bytes: usize) -> PathBuf {
+    let copy = dir.join("big.pass");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(repo().join("examples/storecard.pass")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        }
+    }
+    // A PNG header (750x288, within Apple's strip size), then noise deflate can't shrink.
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&750u32.to_be_bytes());
+    png.extend_from_slice(&288u32.to_be_bytes());
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    while png.len() < bytes {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        png.extend_from_slice(&state.to_le_bytes());
+    }
+    std::fs::write(copy.join("strip@2x.png"), png).unwrap();
+    copy
+}
+
+#[test]
+fn lint_warns_when_a_template_is_above_the_servers_default_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = example_with_a_strip_of(dir.path(), 1_500_000);
+    let out = passmint(&["lint", big.to_str().unwrap()], dir.path());
+    let text = text(&out);
+    // Still a usable template (exit 0), with the size named against the server's limit.
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1048576 bytes"), "{text}");
+    assert!(text.contains("PASSMINT_MAX_TEMPLATE_BYTES"), "{text}");
+    // The same template zipped: the exact size, still a warning, not a refusal.
+    let zip = dir.path().join("big.zip");
+    let mut w = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    for entry in std::fs::read_dir(&big).unwrap() {
+        let entry = entry.unwrap();
+        w.start_file(
+            entry.file_name().to_str().unwrap(),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        std::io::Write::write_all(&mut w, &std::fs::read(entry.path()).unwrap()).unwrap();
+    }
+    w.finish().unwrap();
+    let out = passmint(&["lint", zip.to_str().unwrap()], dir.path());
+    let text = self::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("above passmint serve's default template limit"),
+        "{text}"
+    );
+    // A small template says nothing about size.
+    let small = example_with_a_strip_of(&dir.path().join("small"), 10_000);
+    let out = passmint(&["lint", small.to_str().unwrap()], dir.path());
+    assert!(
+        !self::text(&out).contains("PASSMINT_MAX_TEMPLATE_BYTES"),
+        "{}",
+        self::text(&out)
+    );
 }

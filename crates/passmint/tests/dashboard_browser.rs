@@ -211,6 +211,10 @@ async fn someone_new_uploads_a_template_issues_voids_and_follows_a_pass_from_the
     assert!(page.text("#preview-front").await.contains("120"));
     assert!(page.has("#timeline tr.tl-created").await);
     assert!(page.has("#no-devices").await);
+    // Its share link, with the QR code, to send to the holder.
+    let share = page.attribute("#share-link", "href").await.unwrap();
+    assert!(share.starts_with(&format!("{origin}/p/")), "{share}");
+    assert!(page.has("#share-qr svg").await);
 
     // A phone installs it: the timeline says so.
     let pass_id = pass_url.rsplit('/').next().unwrap().to_string();

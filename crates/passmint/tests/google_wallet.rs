@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::db::TestDb;
@@ -317,6 +319,20 @@ async fn the_save_link_is_a_jwt_the_service_accounts_public_key_verifies() {
     let pass_id = issue(&server, template_id, &styles()[0].2).await;
     let pass = pass_json(&server, &pass_id).await;
     let link = pass["googleSaveUrl"].as_str().expect("googleSaveUrl");
+    // The holder page (SPEC 9) offers the same link as its "Save to Google Wallet" button.
+    let page = server
+        .client
+        .get(pass["shareUrl"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("<a class=\"save-to-google\" href=\"{link}\">")),
+        "{page}"
+    );
     let jwt = link
         .strip_prefix(&format!("{}/", gwallet::DEFAULT_SAVE_URL))
         .expect("the save URL, then the JWT");
@@ -455,13 +471,44 @@ async fn patch_void_and_rollout_reach_google_as_updates_on_postgres() {
 
 // --- faults -------------------------------------------------------------------------------------
 
+/// A TCP proxy in front of `target` that cuts the first `drop_first` connections as soon as a
+/// request starts arriving (a connection dropped mid-request), then passes bytes through.
+async fn dropping_proxy(target: std::net::SocketAddr, drop_first: usize) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let counter = dropped.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                return;
+            };
+            if counter.load(Ordering::SeqCst) < drop_first {
+                let mut first = [0u8; 1];
+                let _ = tokio::io::AsyncReadExt::read(&mut inbound, &mut first).await;
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(inbound);
+                continue;
+            }
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (url, dropped)
+}
+
 async fn faults_are_retried_until_google_has_every_change(db: &TestDb) {
     let google = Google::start();
     google.server.inject(Fault::status(429).on_api());
     google.server.inject(Fault::status(500).on_api());
     google.server.inject(Fault::status(503).retry_after(1).on_api());
     google.server.inject(Fault::status(503).on_token());
-    let server = start(db, Some(google.settings())).await;
+    // The API through a proxy that drops the first two connections mid-request.
+    let (api_url, dropped) = dropping_proxy(google.server.addr(), 2).await;
+    let server = start(db, Some(google.settings_for(&api_url))).await;
     let template = server.create(&upload("coupon")).await;
     let template_id = template["id"].as_str().unwrap().to_string();
     // A batch issue: each pass's object is queued with it.
@@ -485,6 +532,7 @@ async fn faults_are_retried_until_google_has_every_change(db: &TestDb) {
     google.wait_for_class(&class_id(&template_id), |_| true).await;
     let faulted = google.server.requests().iter().filter(|r| r.faulted).count();
     assert_eq!(faulted, 4, "every scripted fault was hit");
+    assert_eq!(dropped.load(Ordering::SeqCst), 2, "both connections were dropped");
     let metrics = server.get("/metrics").send().await.unwrap().text().await.unwrap();
     assert!(
         metrics.contains("passmint_google_syncs_total{outcome=\"retrying\"}"),

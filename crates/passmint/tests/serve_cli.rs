@@ -145,3 +145,36 @@ fn refuses_a_bad_configuration_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("PASSMINT_DATABASE_URL"));
 }
+
+#[test]
+fn a_wrong_apns_url_stops_serve_before_its_banner_with_the_error_said_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = passmint(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("PASSMINT_APNS_URL", "http://apns.example.com")
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(Duration::from_secs(30)) else {
+        let _ = Command::new("kill").args(["-KILL", &id.to_string()]).status();
+        panic!("serve kept running with a wrong APNs URL");
+    };
+    let out = out.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stdout.contains("listening"), "banner printed: {stdout}");
+    assert_eq!(
+        stderr.matches("APNs needs an https:// URL").count(),
+        1,
+        "the error once: {stderr}"
+    );
+    assert!(stderr.contains("http://apns.example.com"), "{stderr}");
+}

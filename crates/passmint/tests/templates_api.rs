@@ -340,6 +340,10 @@ async fn answers_413_for_a_template_over_the_limit() {
     upload.template = Some(big);
     let (status, body) = post(&server, &upload).await;
     assert_error(status, &body, 413, "PayloadTooLargeError");
+    // The answer names the limit and the setting that raises it.
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("65536 bytes"), "{body}");
+    assert!(message.contains("PASSMINT_MAX_TEMPLATE_BYTES"), "{body}");
     // Within the limit it is judged on its content, not its size.
     let (status, _) = post(&server, &Upload::valid(&chain)).await;
     assert_eq!(status, 201);
@@ -614,6 +618,9 @@ async fn answers_413_for_a_body_over_the_whole_form_limit() {
     upload.template = Some(vec![7u8; 3 * 1024 * 1024]);
     let (status, body) = post(&server, &upload).await;
     assert_error(status, &body, 413, "PayloadTooLargeError");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("1048576 bytes"), "{body}");
+    assert!(message.contains("PASSMINT_MAX_TEMPLATE_BYTES"), "{body}");
     server.stop().await;
 }
 
@@ -640,6 +647,34 @@ async fn uses_the_form_identifiers_over_pass_json_and_warns_about_it() {
             .as_str()
             .unwrap()
             .contains("passTypeIdentifier")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_template_answers_with_its_warnings_too_like_the_files_left_out() {
+    let (server, _dir) = start().await;
+    let chain = chain();
+    let mut upload = Upload::valid(&chain);
+    // No icon (an error), and a picture in a folder Wallet doesn't read (left out: a warning).
+    let pass = std::fs::read(common::server::examples_dir().join("pass.json")).unwrap();
+    upload.template = Some(zip_entries(&[
+        ("pass.json".to_owned(), pass),
+        ("images/extra/logo.png".to_owned(), b"not read".to_vec()),
+    ]));
+    let (status, body) = post(&server, &upload).await;
+    assert_error(status, &body, 400, "BadRequestError");
+    let msgs: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["msg"].as_str().unwrap())
+        .collect();
+    assert!(msgs.iter().any(|m| m.starts_with("icon.png")), "{body}");
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("warning: images/extra/logo.png") && m.contains("left out")),
+        "{body}"
     );
     server.stop().await;
 }

@@ -1,29 +1,8 @@
 //! Image checks: an icon must exist; sizes against Apple's guidance are warnings.
 use std::collections::BTreeMap;
 
+use crate::keys::{self, Layouts};
 use crate::problem::Findings;
-
-/// Image kinds Wallet reads, with the largest size Apple recommends at 1x (points) and the styles
-/// that show them.
-const IMAGES: &[(&str, (u32, u32), &[&str])] = &[
-    (
-        "icon",
-        (38, 38),
-        &["boardingPass", "coupon", "eventTicket", "generic", "storeCard"],
-    ),
-    (
-        "logo",
-        (160, 50),
-        &["boardingPass", "coupon", "eventTicket", "generic", "storeCard"],
-    ),
-    ("strip", (375, 144), &["coupon", "eventTicket", "storeCard"]),
-    ("background", (180, 220), &["eventTicket"]),
-    ("thumbnail", (90, 90), &["eventTicket", "generic"]),
-    ("footer", (286, 15), &["boardingPass"]),
-    ("primaryLogo", (126, 30), &["eventTicket"]),
-    ("secondaryLogo", (135, 12), &["eventTicket"]),
-    ("personalizationLogo", (150, 40), &["storeCard"]),
-];
 
 /// Width and height from a PNG's IHDR chunk, or `None` when the bytes aren't a PNG.
 #[must_use]
@@ -48,8 +27,9 @@ fn image_name(path: &str) -> Option<(&str, u32)> {
     Some((stem, 1))
 }
 
-/// Checks every `.png` file and the presence of an icon.
-pub fn check(files: &BTreeMap<String, Vec<u8>>, style: Option<&str>, findings: &mut Findings) {
+/// Checks every `.png` file and the presence of an icon; `layouts` are the pass's (see
+/// [`crate::pass_json::layouts`]), when it has a style.
+pub fn check(files: &BTreeMap<String, Vec<u8>>, layouts: Option<Layouts>, findings: &mut Findings) {
     let mut has_icon = false;
     for (path, bytes) in files {
         let Some((base, scale)) = image_name(path) else {
@@ -62,21 +42,30 @@ pub fn check(files: &BTreeMap<String, Vec<u8>>, style: Option<&str>, findings: &
         if base == "icon" {
             has_icon = true;
         }
-        let Some((_, (max_w, max_h), styles)) = IMAGES.iter().find(|(n, _, _)| *n == base) else {
+        let Some(image) = keys::find_image(base) else {
             findings.warn(path.as_str(), "is not an image Wallet shows");
             continue;
         };
-        if let Some(style) = style
-            && !styles.contains(&style)
+        if let Some(layouts) = layouts
+            && !image.layouts.meets(layouts)
         {
-            findings.warn(path.as_str(), format!("{style} passes don't show a {base} image"));
-        }
-        let (max_w, max_h) = (max_w * scale, max_h * scale);
-        if w > max_w || h > max_h {
             findings.warn(
                 path.as_str(),
-                format!("is {w}x{h} pixels; Apple recommends at most {max_w}x{max_h} at @{scale}x"),
+                format!(
+                    "{} passes don't show a {base} image (Wallet shows it on {})",
+                    layouts.names().join(" / "),
+                    image.layouts.names().join(", ")
+                ),
             );
+        }
+        if let Some((max_w, max_h)) = image.max_points {
+            let (max_w, max_h) = (max_w * scale, max_h * scale);
+            if w > max_w || h > max_h {
+                findings.warn(
+                    path.as_str(),
+                    format!("is {w}x{h} pixels; Apple recommends at most {max_w}x{max_h} at @{scale}x"),
+                );
+            }
         }
     }
     if !has_icon {

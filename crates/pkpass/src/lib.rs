@@ -12,6 +12,7 @@ pub mod bundle;
 mod cms;
 pub mod dev_certs;
 pub mod images;
+pub mod keys;
 pub mod manifest;
 pub mod pass_json;
 pub mod personalization;
@@ -20,6 +21,7 @@ pub mod render;
 pub mod sign;
 pub mod strings;
 pub mod template;
+pub mod verify;
 
 pub use bundle::PassBytes;
 pub use problem::{Findings, Problem};

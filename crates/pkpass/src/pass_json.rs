@@ -4,6 +4,7 @@
 //! one) and may leave out the identifiers the issuer sets; a *rendered* pass must be complete.
 use serde_json::{Map, Value};
 
+use crate::keys::{self, Ios, Key, Kind, Layouts};
 use crate::problem::Findings;
 
 /// The five pass styles; a pass has exactly one.
@@ -19,28 +20,12 @@ pub const ISSUER_KEYS: [&str; 6] = [
     "formatVersion",
 ];
 
-const FIELD_LISTS: [&str; 6] = [
-    "headerFields",
-    "primaryFields",
-    "secondaryFields",
-    "auxiliaryFields",
-    "backFields",
-    "additionalInfoFields",
-];
-
 const TRANSIT_TYPES: [&str; 5] = [
     "PKTransitTypeAir",
     "PKTransitTypeBoat",
     "PKTransitTypeBus",
     "PKTransitTypeGeneric",
     "PKTransitTypeTrain",
-];
-
-const BARCODE_FORMATS: [&str; 4] = [
-    "PKBarcodeFormatQR",
-    "PKBarcodeFormatPDF417",
-    "PKBarcodeFormatAztec",
-    "PKBarcodeFormatCode128",
 ];
 
 const DATE_STYLES: [&str; 5] = [
@@ -71,97 +56,6 @@ const DATA_DETECTORS: [&str; 4] = [
     "PKDataDetectorTypeAddress",
     "PKDataDetectorTypeCalendarEvent",
 ];
-
-/// Top-level keys Wallet knows (iOS 18 event-ticket keys included), with their expected type.
-const TOP_LEVEL: &[(&str, Kind)] = &[
-    ("description", Kind::String),
-    ("formatVersion", Kind::Integer),
-    ("organizationName", Kind::String),
-    ("passTypeIdentifier", Kind::String),
-    ("serialNumber", Kind::String),
-    ("teamIdentifier", Kind::String),
-    ("appLaunchURL", Kind::String),
-    ("associatedStoreIdentifiers", Kind::Array),
-    ("auxiliaryStoreIdentifiers", Kind::Array),
-    ("userInfo", Kind::Any),
-    ("expirationDate", Kind::Date),
-    ("voided", Kind::Bool),
-    ("beacons", Kind::Array),
-    ("locations", Kind::Array),
-    ("maxDistance", Kind::Number),
-    ("relevantDate", Kind::Date),
-    ("relevantDates", Kind::Array),
-    ("boardingPass", Kind::Object),
-    ("coupon", Kind::Object),
-    ("eventTicket", Kind::Object),
-    ("generic", Kind::Object),
-    ("storeCard", Kind::Object),
-    ("barcode", Kind::Object),
-    ("barcodes", Kind::Array),
-    ("backgroundColor", Kind::Color),
-    ("foregroundColor", Kind::Color),
-    ("labelColor", Kind::Color),
-    ("footerBackgroundColor", Kind::Color),
-    ("groupingIdentifier", Kind::String),
-    ("logoText", Kind::String),
-    ("suppressStripShine", Kind::Bool),
-    ("sharingProhibited", Kind::Bool),
-    ("authenticationToken", Kind::String),
-    ("webServiceURL", Kind::String),
-    ("nfc", Kind::Object),
-    ("semantics", Kind::Object),
-    // iOS 18 event tickets ("poster" style) and friends.
-    ("preferredStyleSchemes", Kind::Array),
-    ("eventLogoText", Kind::String),
-    ("useAutomaticColors", Kind::Bool),
-    ("suppressHeaderDarkening", Kind::Bool),
-    ("accessibilityURL", Kind::String),
-    ("addOnURL", Kind::String),
-    ("bagPolicyURL", Kind::String),
-    ("contactVenueEmail", Kind::String),
-    ("contactVenuePhoneNumber", Kind::String),
-    ("contactVenueWebsite", Kind::String),
-    ("directionsInformationURL", Kind::String),
-    ("merchandiseURL", Kind::String),
-    ("orderFoodURL", Kind::String),
-    ("parkingInformationURL", Kind::String),
-    ("purchaseParkingURL", Kind::String),
-    ("sellURL", Kind::String),
-    ("transferURL", Kind::String),
-    ("transitInformationURL", Kind::String),
-    ("upcomingPassInformation", Kind::Array),
-];
-
-const FIELD_KEYS: &[(&str, Kind)] = &[
-    ("key", Kind::String),
-    ("value", Kind::Any),
-    ("label", Kind::String),
-    ("attributedValue", Kind::Any),
-    ("changeMessage", Kind::String),
-    ("currencyCode", Kind::String),
-    ("dataDetectorTypes", Kind::Array),
-    ("dateStyle", Kind::String),
-    ("timeStyle", Kind::String),
-    ("ignoresTimeZone", Kind::Bool),
-    ("isRelative", Kind::Bool),
-    ("numberStyle", Kind::String),
-    ("textAlignment", Kind::String),
-    ("semantics", Kind::Object),
-    ("row", Kind::Integer),
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    String,
-    Integer,
-    Number,
-    Bool,
-    Array,
-    Object,
-    Date,
-    Color,
-    Any,
-}
 
 /// How strict to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,13 +90,19 @@ pub fn parse(bytes: &[u8], findings: &mut Findings) -> Option<Map<String, Value>
 
 /// Checks a parsed `pass.json`, recording every problem with its JSON path.
 pub fn check(pass: &Map<String, Value>, mode: Mode, findings: &mut Findings) {
-    let mut c = Checker { mode, findings };
+    let mut c = Checker {
+        mode,
+        findings,
+        layouts: None,
+    };
     c.top_level(pass);
 }
 
 struct Checker<'f> {
     mode: Mode,
     findings: &'f mut Findings,
+    /// The pass's layouts once known; keys read only elsewhere are warned about.
+    layouts: Option<Layouts>,
 }
 
 fn loc(path: &str) -> String {
@@ -211,7 +111,7 @@ fn loc(path: &str) -> String {
 
 fn type_name(kind: Kind) -> &'static str {
     match kind {
-        Kind::String | Kind::Date | Kind::Color => "a string",
+        Kind::String | Kind::Date | Kind::Color | Kind::Url => "a string",
         Kind::Integer => "an integer",
         Kind::Number => "a number",
         Kind::Bool => "true or false",
@@ -219,6 +119,45 @@ fn type_name(kind: Kind) -> &'static str {
         Kind::Object => "an object",
         Kind::Any => "any value",
     }
+}
+
+/// The layouts a pass asks for: its style, the `preferredStyleSchemes` that fit that style, and
+/// `posterGeneric`. `None` when the pass has no style key.
+#[must_use]
+pub fn layouts(pass: &Map<String, Value>) -> Option<Layouts> {
+    let base = STYLES.iter().copied().find(|s| pass.contains_key(*s));
+    let mut found = base.and_then(Layouts::named).unwrap_or(Layouts::NONE);
+    if let Some(family) = base
+        .and_then(|s| keys::find(keys::PASS_KEYS, s))
+        .map(|k| k.layouts)
+        && let Some(Value::Array(schemes)) = pass.get("preferredStyleSchemes")
+    {
+        for scheme in schemes.iter().filter_map(Value::as_str) {
+            if let Some(l) = Layouts::named(scheme).filter(|l| l.meets(family)) {
+                found = found.or(l);
+            }
+        }
+    }
+    if pass.contains_key("posterGeneric") {
+        found = found.or(Layouts::POSTER_GENERIC);
+    }
+    (found != Layouts::NONE).then_some(found)
+}
+
+/// "has no effect" for a key read only on other layouts.
+fn elsewhere(key: &Key) -> String {
+    let names = key.layouts.names();
+    let how = if key.layouts.meets(Layouts::POSTER_EVENT_TICKET) {
+        " (an eventTicket with posterEventTicket in preferredStyleSchemes)"
+    } else if key.layouts.meets(Layouts::SEMANTIC_BOARDING_PASS) {
+        " (a boardingPass with semanticBoardingPass in preferredStyleSchemes)"
+    } else {
+        ""
+    };
+    format!(
+        "has no effect on this pass: Wallet reads it only on {}{how}",
+        names.join(", ")
+    )
 }
 
 impl Checker<'_> {
@@ -259,6 +198,14 @@ impl Checker<'_> {
                     false
                 }
             }
+            Kind::Url => {
+                if let Some(s) = value.as_str() {
+                    self.url(path, s);
+                    true
+                } else {
+                    false
+                }
+            }
             Kind::Any => true,
         };
         if !ok {
@@ -269,6 +216,21 @@ impl Checker<'_> {
 
     fn templated(&self, s: &str) -> bool {
         self.mode == Mode::Template && is_templated(s)
+    }
+
+    fn url(&mut self, path: &str, s: &str) {
+        if self.templated(s) {
+            return;
+        }
+        let scheme = s.split_once(':').map(|(scheme, _)| scheme);
+        let ok = scheme.is_some_and(|sc| {
+            !sc.is_empty()
+                && sc.starts_with(|c: char| c.is_ascii_alphabetic())
+                && sc.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        if !ok {
+            self.error(path, format!("\"{s}\" is not a URL (e.g. https://example.com/x)"));
+        }
     }
 
     fn date(&mut self, path: &str, s: &str) {
@@ -308,6 +270,41 @@ impl Checker<'_> {
         }
     }
 
+    /// Checks an object's keys against `table`: unknown keys are warned about, known ones are
+    /// type-checked and, when the pass's layouts are known, warned about where they have no
+    /// effect. Returns the known keys that apply.
+    fn keys_of(
+        &mut self,
+        path: &str,
+        object: &Map<String, Value>,
+        table: &'static [Key],
+        what: &str,
+    ) -> Vec<&'static Key> {
+        let mut known = Vec::new();
+        for (name, value) in object {
+            let kpath = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            let Some(key) = keys::find(table, name) else {
+                self.warn(&kpath, format!("is not {what} Wallet knows; it has no effect"));
+                continue;
+            };
+            if !self.kind(&kpath, value, key.kind) {
+                continue;
+            }
+            if let Some(layouts) = self.layouts
+                && !key.layouts.meets(layouts)
+            {
+                self.warn(&kpath, elsewhere(key));
+                continue;
+            }
+            known.push(key);
+        }
+        known
+    }
+
     fn top_level(&mut self, pass: &Map<String, Value>) {
         let required: &[&str] = match self.mode {
             Mode::Template => &["description", "organizationName"],
@@ -325,14 +322,8 @@ impl Checker<'_> {
                 self.error(key, "is required");
             }
         }
-        for (key, value) in pass {
-            match TOP_LEVEL.iter().find(|(k, _)| k == key) {
-                Some((_, kind)) => {
-                    self.kind(key, value, *kind);
-                }
-                None => self.warn(key, "is not a key Wallet knows; it has no effect"),
-            }
-        }
+        self.layouts = layouts(pass);
+        let known = self.keys_of("", pass, keys::PASS_KEYS, "a key");
         if let Some(v) = pass.get("formatVersion")
             && v.as_i64().is_some_and(|v| v != 1)
         {
@@ -341,6 +332,11 @@ impl Checker<'_> {
 
         let styles: Vec<&str> = STYLES.iter().copied().filter(|s| pass.contains_key(*s)).collect();
         match styles.as_slice() {
+            [] if pass.contains_key("posterGeneric") => self.warn(
+                "posterGeneric",
+                "is the only style: iOS 26 and earlier refuse this pass; add a generic style key \
+                 next to it with the same fields",
+            ),
             [] => self.error(
                 "(style)",
                 format!("needs exactly one style key, one of {}", STYLES.join(", ")),
@@ -355,40 +351,121 @@ impl Checker<'_> {
                 format!("a pass has exactly one style, found {}", many.len()),
             ),
         }
+        if let Some(Value::Object(fields)) = pass.get("posterGeneric") {
+            self.style("posterGeneric", fields);
+        }
 
         self.barcodes(pass);
         self.web_service(pass);
         self.limited_list(pass, "locations", 10, Self::location);
         self.limited_list(pass, "beacons", 10, Self::beacon);
-        self.relevant_dates(pass);
+        let relevant_date_versions = self.relevant_dates(pass);
         if let Some(Value::Object(nfc)) = pass.get("nfc") {
             self.nfc(nfc);
         }
-        if let Some(Value::Array(ids)) = pass.get("associatedStoreIdentifiers") {
-            for (i, id) in ids.iter().enumerate() {
-                if !(id.is_u64() || id.is_i64()) {
-                    self.error(
-                        &format!("associatedStoreIdentifiers[{i}]"),
-                        "must be a number (an App Store item ID)",
-                    );
+        if let Some(Value::Object(tags)) = pass.get("semantics") {
+            self.semantics("semantics", tags);
+        }
+        for key in ["associatedStoreIdentifiers", "auxiliaryStoreIdentifiers"] {
+            if let Some(Value::Array(ids)) = pass.get(key) {
+                for (i, id) in ids.iter().enumerate() {
+                    if !(id.is_u64() || id.is_i64()) {
+                        self.error(&format!("{key}[{i}]"), "must be a number (an App Store item ID)");
+                    }
                 }
             }
         }
         if pass.contains_key("appLaunchURL") && !pass.contains_key("associatedStoreIdentifiers") {
             self.warn("appLaunchURL", "has no effect without associatedStoreIdentifiers");
         }
+        let mut versions: Vec<(String, Ios)> = known.iter().map(|k| (k.name.to_owned(), k.since)).collect();
         if let Some(Value::Array(schemes)) = pass.get("preferredStyleSchemes") {
-            for (i, s) in schemes.iter().enumerate() {
-                self.one_of(
-                    &format!("preferredStyleSchemes[{i}]"),
-                    s,
-                    &["posterEventTicket", "eventTicket"],
+            versions.extend(self.style_schemes(pass, schemes));
+        }
+        versions.extend(relevant_date_versions);
+        self.upcoming(pass);
+        self.featured_actions(pass);
+        self.newer_than_the_rest(&versions);
+    }
+
+    /// Warns about a key that needs a newer iOS than everything else in the pass: iPhones that
+    /// can show the rest ignore it.
+    fn newer_than_the_rest(&mut self, versions: &[(String, Ios)]) {
+        for (i, (name, since)) in versions.iter().enumerate() {
+            let rest = versions
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (_, v))| v.0)
+                .max()
+                .unwrap_or(0)
+                .max(keys::OLDEST_IOS_IN_USE);
+            if since.0 > rest && !versions[..i].iter().any(|(n, _)| n == name) {
+                self.warn(
+                    name,
+                    format!(
+                        "needs {since}, while nothing else in this pass needs more than iOS \
+                         {rest}: iPhones on iOS {rest} to {} ignore it",
+                        since.0 - 1
+                    ),
                 );
             }
         }
     }
 
+    /// Checks `preferredStyleSchemes`; returns the versions its values need.
+    fn style_schemes(&mut self, pass: &Map<String, Value>, schemes: &[Value]) -> Vec<(String, Ios)> {
+        let family = STYLES
+            .iter()
+            .find(|s| pass.contains_key(**s))
+            .and_then(|s| keys::find(keys::PASS_KEYS, s))
+            .map(|k| k.layouts);
+        let names: Vec<&str> = keys::STYLE_SCHEMES.iter().map(|k| k.name).collect();
+        let mut versions = Vec::new();
+        for (i, s) in schemes.iter().enumerate() {
+            let path = format!("preferredStyleSchemes[{i}]");
+            let Some(name) = s.as_str() else {
+                self.error(&path, "must be a string");
+                continue;
+            };
+            if self.templated(name) {
+                continue;
+            }
+            let Some(scheme) = keys::find(keys::STYLE_SCHEMES, name) else {
+                self.one_of(&path, s, &names);
+                continue;
+            };
+            match family {
+                Some(family) if !scheme.layouts.meets(family) => self.warn(
+                    &path,
+                    format!(
+                        "\"{name}\" has no effect on this pass: it is a layout of {}",
+                        if scheme
+                            .layouts
+                            .meets(Layouts::EVENT_TICKET.or(Layouts::POSTER_EVENT_TICKET))
+                        {
+                            "eventTicket"
+                        } else {
+                            "boardingPass"
+                        }
+                    ),
+                ),
+                _ => versions.push((format!("preferredStyleSchemes: {name}"), scheme.since)),
+            }
+        }
+        versions
+    }
+
     fn style(&mut self, style: &str, fields: &Map<String, Value>) {
+        let outer = self.layouts;
+        // Inside posterGeneric only its own layout applies; inside the base style, the others.
+        self.layouts = outer.map(|l| {
+            if style == "posterGeneric" {
+                Layouts::POSTER_GENERIC
+            } else {
+                l.without(Layouts::POSTER_GENERIC)
+            }
+        });
         let mut keys: Vec<(String, String)> = Vec::new();
         for (key, value) in fields {
             let path = format!("{style}.{key}");
@@ -400,14 +477,22 @@ impl Checker<'_> {
                 }
                 continue;
             }
-            if !FIELD_LISTS.contains(&key.as_str()) {
+            let Some(known) = keys::find(keys::STYLE_KEYS, key) else {
                 self.warn(&path, "is not a key Wallet knows; it has no effect");
                 continue;
-            }
+            };
             let Some(list) = value.as_array() else {
                 self.error(&path, "must be an array of fields");
                 continue;
             };
+            if let Some(layouts) = self.layouts
+                && !known.layouts.meets(layouts)
+            {
+                self.warn(&path, elsewhere(known));
+            }
+            if key == "footerFields" && list.len() > 1 {
+                self.warn(&path, "holds more than one field; Wallet shows only the first");
+            }
             for (i, field) in list.iter().enumerate() {
                 let fpath = format!("{path}[{i}]");
                 if let Some(field) = field.as_object() {
@@ -436,6 +521,7 @@ impl Checker<'_> {
                 );
             }
         }
+        self.layouts = outer;
     }
 
     /// Checks one field dictionary; returns its key.
@@ -445,15 +531,7 @@ impl Checker<'_> {
                 self.error(&format!("{path}.{required}"), "is required");
             }
         }
-        for (key, value) in field {
-            let kpath = format!("{path}.{key}");
-            match FIELD_KEYS.iter().find(|(k, _)| k == key) {
-                Some((_, kind)) => {
-                    self.kind(&kpath, value, *kind);
-                }
-                None => self.warn(&kpath, "is not a field key Wallet knows; it has no effect"),
-            }
-        }
+        self.keys_of(path, field, keys::FIELD_KEYS, "a field key");
         if let Some(value) = field.get("value")
             && !(value.is_string() || value.is_number())
         {
@@ -495,7 +573,14 @@ impl Checker<'_> {
         {
             self.error(&format!("{path}.row"), "must be 0 or 1");
         }
+        if let Some(Value::Object(tags)) = field.get("semantics") {
+            self.semantics(&format!("{path}.semantics"), tags);
+        }
         field.get("key").and_then(Value::as_str).map(str::to_owned)
+    }
+
+    fn semantics(&mut self, path: &str, tags: &Map<String, Value>) {
+        self.keys_of(path, tags, keys::SEMANTIC_TAGS, "a semantic tag");
     }
 
     fn barcodes(&mut self, pass: &Map<String, Value>) {
@@ -516,6 +601,24 @@ impl Checker<'_> {
                     None => self.error(&path, "must be an object"),
                 }
             }
+            // Wallet shows the first format it can draw; with only iOS 27 formats, older
+            // iPhones show none.
+            let formats: Vec<&Key> = list
+                .iter()
+                .filter_map(|b| b.get("format").and_then(Value::as_str))
+                .filter_map(|f| keys::find(keys::BARCODE_FORMATS, f))
+                .collect();
+            if let Some(newest) = formats.iter().map(|k| k.since).min()
+                && newest.0 >= 27
+            {
+                self.warn(
+                    "barcodes",
+                    format!(
+                        "holds only formats that need {newest}: earlier iPhones show no barcode; \
+                         add a QR, PDF417, Aztec or Code 128 barcode after them"
+                    ),
+                );
+            }
         }
     }
 
@@ -525,10 +628,11 @@ impl Checker<'_> {
                 self.error(&format!("{path}.{required}"), "is required");
             }
         }
+        let formats: Vec<&str> = keys::BARCODE_FORMATS.iter().map(|k| k.name).collect();
         for (key, value) in b {
             let kpath = format!("{path}.{key}");
             match key.as_str() {
-                "format" => self.one_of(&kpath, value, &BARCODE_FORMATS),
+                "format" => self.one_of(&kpath, value, &formats),
                 "message" | "altText" => {
                     self.kind(&kpath, value, Kind::String);
                 }
@@ -550,11 +654,114 @@ impl Checker<'_> {
                 _ => self.warn(&kpath, "is not a barcode key Wallet knows; it has no effect"),
             }
         }
-        if path == "barcode" && b.get("format").and_then(Value::as_str) == Some(BARCODE_FORMATS[3]) {
+        let since = b
+            .get("format")
+            .and_then(Value::as_str)
+            .and_then(|f| keys::find(keys::BARCODE_FORMATS, f))
+            .map(|k| k.since);
+        if path == "barcode" && since.is_some_and(|s| s > Ios(8, 9)) {
             self.warn(
                 "barcode.format",
-                "Code 128 is not shown by iOS 8 and earlier, which read the legacy barcode key",
+                format!(
+                    "needs {}: iOS 8 and earlier, which read the legacy barcode key, don't show it",
+                    since.unwrap_or(Ios(9, 0))
+                ),
             );
+        }
+    }
+
+    fn upcoming(&mut self, pass: &Map<String, Value>) {
+        let Some(Value::Array(list)) = pass.get("upcomingPassInformation") else {
+            return;
+        };
+        for (i, entry) in list.iter().enumerate() {
+            let path = format!("upcomingPassInformation[{i}]");
+            let Some(entry) = entry.as_object() else {
+                self.error(&path, "must be an object");
+                continue;
+            };
+            for required in ["type", "identifier", "name"] {
+                if !entry.contains_key(required) {
+                    self.error(&format!("{path}.{required}"), "is required");
+                }
+            }
+            let outer = self.layouts.take();
+            self.keys_of(&path, entry, keys::UPCOMING_KEYS, "an upcoming event key");
+            self.layouts = outer;
+            if let Some(t) = entry.get("type") {
+                self.one_of(&format!("{path}.type"), t, &["event"]);
+            }
+            if let Some(Value::Object(tags)) = entry.get("semantics") {
+                self.semantics(&format!("{path}.semantics"), tags);
+            }
+            if let Some(Value::Object(d)) = entry.get("dateInformation") {
+                match d.get("date") {
+                    Some(date) => {
+                        self.kind(&format!("{path}.dateInformation.date"), date, Kind::Date);
+                    }
+                    None => self.error(&format!("{path}.dateInformation.date"), "is required"),
+                }
+            }
+            for list_key in ["additionalInfoFields", "backFields"] {
+                if let Some(Value::Array(fields)) = entry.get(list_key) {
+                    for (j, f) in fields.iter().enumerate() {
+                        let fpath = format!("{path}.{list_key}[{j}]");
+                        match f.as_object() {
+                            Some(f) => {
+                                self.field(&fpath, f);
+                            }
+                            None => self.error(&fpath, "must be an object"),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn featured_actions(&mut self, pass: &Map<String, Value>) {
+        let Some(Value::Array(list)) = pass.get("featuredActions") else {
+            return;
+        };
+        if list.len() > keys::MAX_FEATURED_ACTIONS {
+            self.warn(
+                "featuredActions",
+                format!(
+                    "holds {} actions; Wallet shows only the first {}",
+                    list.len(),
+                    keys::MAX_FEATURED_ACTIONS
+                ),
+            );
+        }
+        for (i, action) in list.iter().enumerate() {
+            let path = format!("featuredActions[{i}]");
+            let Some(action) = action.as_object() else {
+                self.error(&path, "must be an object");
+                continue;
+            };
+            let outer = self.layouts.take();
+            self.keys_of(&path, action, keys::FEATURED_ACTION_KEYS, "a featured action key");
+            self.layouts = outer;
+            for required in ["identifier", "type"] {
+                if !action.contains_key(required) {
+                    self.error(&format!("{path}.{required}"), "is required");
+                }
+            }
+            let Some(t) = action.get("type") else {
+                continue;
+            };
+            self.one_of(&format!("{path}.type"), t, keys::FEATURED_ACTION_TYPES);
+            let is_place = t.as_str() == Some("place");
+            let (needed, refused) = if is_place {
+                ("placeIdentifier", "url")
+            } else {
+                ("url", "placeIdentifier")
+            };
+            if !action.contains_key(needed) {
+                self.error(&format!("{path}.{needed}"), "is required for this action type");
+            }
+            if action.contains_key(refused) {
+                self.warn(&format!("{path}.{refused}"), "has no effect for this action type");
+            }
         }
     }
 
@@ -668,9 +875,12 @@ impl Checker<'_> {
         }
     }
 
-    fn relevant_dates(&mut self, pass: &Map<String, Value>) {
+    /// Checks `relevantDates`; returns the versions its entries need (a single `date` is the
+    /// iOS 26 form, intervals came with iOS 18).
+    fn relevant_dates(&mut self, pass: &Map<String, Value>) -> Vec<(String, Ios)> {
+        let mut versions = Vec::new();
         let Some(Value::Array(list)) = pass.get("relevantDates") else {
-            return;
+            return versions;
         };
         for (i, item) in list.iter().enumerate() {
             let path = format!("relevantDates[{i}]");
@@ -679,6 +889,9 @@ impl Checker<'_> {
                 continue;
             };
             let has_date = item.contains_key("date");
+            if has_date {
+                versions.push((format!("{path}.date"), Ios(26, 0)));
+            }
             let has_interval = item.contains_key("startDate") || item.contains_key("endDate");
             if has_date == has_interval {
                 self.error(&path, "needs either date, or startDate and endDate");
@@ -695,6 +908,7 @@ impl Checker<'_> {
                 }
             }
         }
+        versions
     }
 
     fn nfc(&mut self, nfc: &Map<String, Value>) {

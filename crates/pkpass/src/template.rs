@@ -7,6 +7,10 @@ use crate::pass_json::{self, Mode};
 use crate::problem::{Findings, Problem};
 use crate::{images, personalization, strings};
 
+/// The default largest template .zip: the server's `PASSMINT_MAX_TEMPLATE_BYTES` default (1 MiB,
+/// MATTR's limit), which `passmint lint` warns about.
+pub const DEFAULT_MAX_ZIP_BYTES: u64 = 1024 * 1024;
+
 /// Caps that keep hostile archives harmless.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -21,7 +25,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_zip_bytes: 1024 * 1024,
+            max_zip_bytes: DEFAULT_MAX_ZIP_BYTES,
             max_expanded_bytes: 16 * 1024 * 1024,
             max_entries: 1000,
         }
@@ -83,34 +87,7 @@ impl Template {
     /// reading the archive.
     fn check(raw: Vec<(String, Vec<u8>)>, mut findings: Findings) -> Result<Self, TemplateError> {
         let files = normalise(raw, &mut findings);
-        let mut pass_json = serde_json::Value::Null;
-        let mut style = None;
-        match files.get("pass.json") {
-            None => {
-                if findings.errors.is_empty() {
-                    findings.error("pass.json", "is missing from the template");
-                }
-            }
-            Some(bytes) => {
-                if let Some(map) = pass_json::parse(bytes, &mut findings) {
-                    pass_json::check(&map, Mode::Template, &mut findings);
-                    style = pass_json::STYLES.iter().copied().find(|s| map.contains_key(*s));
-                    pass_json = serde_json::Value::Object(map);
-                }
-            }
-        }
-        if files.contains_key("pass.json") {
-            images::check(&files, style, &mut findings);
-            personalization::check(&files, pass_json.as_object(), &mut findings);
-        }
-        for (path, bytes) in &files {
-            if path.ends_with(".strings") {
-                let parsed = strings::decode(bytes).and_then(|(text, _)| strings::parse(&text));
-                if let Err(e) = parsed {
-                    findings.error(path.as_str(), e);
-                }
-            }
-        }
+        let pass_json = check_contents(&files, Mode::Template, &mut findings);
         if findings.errors.is_empty() {
             Ok(Self {
                 files,
@@ -158,6 +135,44 @@ impl Template {
     }
 }
 
+/// Checks a pass's files: `pass.json` in `mode`, the images and the `.strings` files. Returns the
+/// parsed `pass.json` (`Null` when it is missing or unreadable).
+pub(crate) fn check_contents(
+    files: &BTreeMap<String, Vec<u8>>,
+    mode: Mode,
+    findings: &mut Findings,
+) -> serde_json::Value {
+    let mut pass_json = serde_json::Value::Null;
+    let mut layouts = None;
+    match files.get("pass.json") {
+        None => {
+            if findings.errors.is_empty() {
+                findings.error("pass.json", "is missing");
+            }
+        }
+        Some(bytes) => {
+            if let Some(map) = pass_json::parse(bytes, findings) {
+                pass_json::check(&map, mode, findings);
+                layouts = pass_json::layouts(&map);
+                pass_json = serde_json::Value::Object(map);
+            }
+        }
+    }
+    if files.contains_key("pass.json") {
+        images::check(files, layouts, findings);
+        personalization::check(files, pass_json.as_object(), findings);
+    }
+    for (path, bytes) in files {
+        if path.ends_with(".strings") {
+            let parsed = strings::decode(bytes).and_then(|(text, _)| strings::parse(&text));
+            if let Err(e) = parsed {
+                findings.error(path.as_str(), e);
+            }
+        }
+    }
+    pass_json
+}
+
 /// Why an entry name is refused, checked on the raw name (the zip crate's `enclosed_name()` would
 /// quietly turn `/etc/x` into `etc/x`).
 fn unsafe_name(name: &str) -> Option<&'static str> {
@@ -183,7 +198,7 @@ fn is_junk(path: &str) -> bool {
         .any(|c| c == "__MACOSX" || c == ".DS_Store" || c == "Thumbs.db" || c.starts_with("._"))
 }
 
-fn read_zip(bytes: &[u8], limits: &Limits, findings: &mut Findings) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn read_zip(bytes: &[u8], limits: &Limits, findings: &mut Findings) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
     let mut archive = match zip::ZipArchive::new(std::io::Cursor::new(bytes)) {
         Ok(a) => a,

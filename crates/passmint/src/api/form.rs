@@ -22,12 +22,12 @@ pub async fn read(mut multipart: Multipart, max_template_bytes: u64) -> Result<T
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => return Err(multipart_error(&e, too_large)),
+            Err(e) => return Err(multipart_error(&e, too_large, max_template_bytes)),
         };
         let name = field.name().unwrap_or_default().to_string();
         let mut field = field;
         if too_large {
-            drain(&mut field).await?;
+            drain(&mut field, max_template_bytes).await?;
             continue;
         }
         if name == "template" {
@@ -37,13 +37,13 @@ pub async fn read(mut multipart: Multipart, max_template_bytes: u64) -> Result<T
                     Ok(Some(chunk)) => {
                         if (data.len() + chunk.len()) as u64 > max_template_bytes {
                             too_large = true;
-                            drain(&mut field).await?;
+                            drain(&mut field, max_template_bytes).await?;
                             break;
                         }
                         data.extend_from_slice(&chunk);
                     }
                     Ok(None) => break,
-                    Err(e) => return Err(multipart_error(&e, too_large)),
+                    Err(e) => return Err(multipart_error(&e, too_large, max_template_bytes)),
                 }
             }
             if form.template.is_none() && !too_large {
@@ -62,7 +62,7 @@ pub async fn read(mut multipart: Multipart, max_template_bytes: u64) -> Result<T
             "signerKeyPassphrase" => &mut form.signer_key_passphrase,
             _ => {
                 // Unknown fields are ignored, as MATTR does.
-                drain(&mut field).await?;
+                drain(&mut field, max_template_bytes).await?;
                 continue;
             }
         };
@@ -78,7 +78,7 @@ pub async fn read(mut multipart: Multipart, max_template_bytes: u64) -> Result<T
                     }
                 }
                 Ok(None) => break,
-                Err(e) => return Err(multipart_error(&e, too_large)),
+                Err(e) => return Err(multipart_error(&e, too_large, max_template_bytes)),
             }
         }
         if overflow {
@@ -104,22 +104,27 @@ pub async fn read(mut multipart: Multipart, max_template_bytes: u64) -> Result<T
 }
 
 fn template_too_large(max: u64) -> ApiError {
-    ApiError::payload_too_large(format!("template must be at most {max} bytes"))
+    ApiError::payload_too_large(crate::domain::template_too_large_message(max))
 }
 
-async fn drain(field: &mut axum::extract::multipart::Field<'_>) -> Result<(), ApiError> {
+async fn drain(
+    field: &mut axum::extract::multipart::Field<'_>,
+    max_template_bytes: u64,
+) -> Result<(), ApiError> {
     loop {
         match field.chunk().await {
             Ok(Some(_)) => {}
             Ok(None) => return Ok(()),
-            Err(e) => return Err(multipart_error(&e, false)),
+            Err(e) => return Err(multipart_error(&e, false, max_template_bytes)),
         }
     }
 }
 
-fn multipart_error(error: &MultipartError, template_too_large: bool) -> ApiError {
+/// `max_template_bytes` names the limit in a 413 (a body past the route's limit is a template
+/// past its own, plus the form around it).
+fn multipart_error(error: &MultipartError, template_too_large: bool, max_template_bytes: u64) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE || template_too_large {
-        ApiError::payload_too_large("request body is too large")
+        self::template_too_large(max_template_bytes)
     } else {
         ApiError::bad_request(
             format!("malformed multipart/form-data body: {}", error.body_text()),

@@ -11,6 +11,7 @@ use crate::domain::{Audit, Operation};
 
 pub mod auth;
 pub mod body;
+pub mod bundles;
 pub mod error;
 pub mod events;
 pub mod form;
@@ -28,7 +29,13 @@ pub const BASE: &str = "/v2/credentials/compact/digital-pass/apple";
 const FORM_OVERHEAD_BYTES: u64 = 512 * 1024;
 
 /// The request bodies validated against their published schemas (see `body.rs`).
-pub const BODY_SCHEMAS: &[&str] = &["CreatePass", "ChangePass", "CreatePassBatch", "CreateWebhook"];
+pub const BODY_SCHEMAS: &[&str] = &[
+    "CreatePass",
+    "ChangePass",
+    "CreatePassBatch",
+    "CreateWebhook",
+    "CreateBundle",
+];
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let body_limit =
@@ -76,6 +83,15 @@ fn passes_router() -> Router<AppState> {
         )
         .route(&format!("{BASE}/passes/{{id}}/pkpass"), get(passes::download))
         .route(&format!("{BASE}/passes/{{id}}/timeline"), get(insight::timeline))
+        .route(
+            &format!("{BASE}/passes/{{id}}/share"),
+            post(passes::replace_share),
+        )
+        .route(&format!("{BASE}/bundles"), post(bundles::create))
+        .route(
+            &format!("{BASE}/bundles/{{id}}"),
+            get(bundles::retrieve).delete(bundles::delete),
+        )
         .layer(DefaultBodyLimit::max(passes::MAX_BODY_BYTES))
         .merge(
             Router::new()

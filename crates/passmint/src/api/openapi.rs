@@ -25,6 +25,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::api::passes::change,
         crate::api::passes::delete,
         crate::api::insight::timeline,
+        crate::api::passes::replace_share,
+        crate::api::bundles::create,
+        crate::api::bundles::retrieve,
+        crate::api::bundles::delete,
         crate::api::events::list,
         crate::api::webhooks::create,
         crate::api::webhooks::list,
@@ -64,6 +68,11 @@ pub fn document() -> serde_json::Value {
     if let Some(form) = doc.pointer_mut("/components/schemas/TemplateUploadForm") {
         form["propertyNames"] = serde_json::json!({ "pattern": "^[A-Za-z0-9_.-]+$" });
     }
+    // A bundle's passes are UUIDs (distinct ones naming passes: the server names the one that
+    // isn't, as `passIds[i]`, which `uniqueItems` could not).
+    if let Some(ids) = doc.pointer_mut("/components/schemas/CreateBundle/properties/passIds") {
+        ids["items"] = serde_json::json!({ "type": "string", "format": "uuid" });
+    }
     doc
 }
 
@@ -76,7 +85,7 @@ struct CreateLinks {
     targets: &'static [(&'static str, &'static str)],
 }
 
-const CREATE_LINKS: [CreateLinks; 3] = [
+const CREATE_LINKS: [CreateLinks; 4] = [
     CreateLinks {
         path: "/v2/credentials/compact/digital-pass/apple/templates",
         parameter: "id",
@@ -96,7 +105,14 @@ const CREATE_LINKS: [CreateLinks; 3] = [
             ("ChangePass", "changePass"),
             ("DownloadPass", "downloadPass"),
             ("DeletePass", "deletePass"),
+            ("ReplacePassShareLink", "replacePassShareLink"),
         ],
+    },
+    CreateLinks {
+        path: "/v2/credentials/compact/digital-pass/apple/bundles",
+        parameter: "bundleId",
+        value: "$response.body#/id",
+        targets: &[("GetBundle", "getBundle"), ("DeleteBundle", "deleteBundle")],
     },
     CreateLinks {
         path: "/v2/webhooks",

@@ -50,6 +50,9 @@ pub struct PassJson {
     /// Number of devices registered for the pass.
     #[schema(minimum = 0)]
     pub registrations: i64,
+    /// The holder page (`PUBLIC_URL/p/<shareToken>`, SPEC 9): send it to the pass's holder.
+    #[schema(format = "uri")]
+    pub share_url: String,
     /// "Save to Google Wallet" link (`<save URL>/<JWT>`), present only when Google Wallet is
     /// configured (SPEC 13).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,23 +145,7 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
-/// A pass as JSON, with its Google Wallet save link when Google Wallet is on.
-async fn pass_json(state: &AppState, r: &PassRecord) -> Result<PassJson, DomainError> {
-    let mut json = to_json(r)?;
-    json.google_save_url = state.domain.google_save_url(r).await?;
-    Ok(json)
-}
-
-/// Passes as JSON (see [`pass_json`]).
-async fn pass_jsons(state: &AppState, records: &[PassRecord]) -> Result<Vec<PassJson>, ApiError> {
-    let mut data = to_json_all(records)?;
-    for (json, url) in data.iter_mut().zip(state.domain.google_save_urls(records).await?) {
-        json.google_save_url = url;
-    }
-    Ok(data)
-}
-
-fn to_json(r: &PassRecord) -> Result<PassJson, DomainError> {
+fn to_json(r: &PassRecord, share_url: String) -> Result<PassJson, DomainError> {
     let object = |what: &str, text: &str| {
         serde_json::from_str::<Value>(text)
             .ok()
@@ -178,12 +165,40 @@ fn to_json(r: &PassRecord) -> Result<PassJson, DomainError> {
         created_at: rfc3339_millis(r.created_at),
         updated_at: rfc3339_millis(r.updated_at),
         registrations: r.registrations,
+        share_url,
         google_save_url: None,
     })
 }
 
-fn to_json_all(records: &[PassRecord]) -> Result<Vec<PassJson>, ApiError> {
-    Ok(records.iter().map(to_json).collect::<Result<_, _>>()?)
+/// The holder page of a share token.
+pub(crate) fn share_url(state: &AppState, token: &str) -> String {
+    format!("{}/p/{token}", state.public_url)
+}
+
+/// The passes as the API shows them, each with its share link (created on first use) and its
+/// Google Wallet save link when Google Wallet is on. A pass deleted meanwhile has no link any
+/// more and is left out.
+async fn pass_jsons(state: &AppState, records: &[PassRecord]) -> Result<Vec<PassJson>, ApiError> {
+    let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    let tokens = state.domain.share_tokens(&ids).await?;
+    let google = state.domain.google_save_urls(records).await?;
+    let mut out = Vec::with_capacity(records.len());
+    for (r, google_save_url) in records.iter().zip(google) {
+        if let Some(token) = tokens.get(&r.id) {
+            let mut json = to_json(r, share_url(state, token))?;
+            json.google_save_url = google_save_url;
+            out.push(json);
+        }
+    }
+    Ok(out)
+}
+
+/// One pass as the API shows it (see [`pass_jsons`]).
+async fn pass_json(state: &AppState, record: &PassRecord) -> Result<PassJson, ApiError> {
+    let token = state.domain.share_token(&record.id).await?;
+    let mut json = to_json(record, share_url(state, &token))?;
+    json.google_save_url = state.domain.google_save_url(record).await?;
+    Ok(json)
 }
 
 /// A signed pass as a response: the `.pkpass` with its type, file name and `Last-Modified`.
@@ -397,7 +412,7 @@ pub async fn retrieve(
     let audit = audit(Operation::PASS_RETRIEVE, &request_id);
     let result = async {
         let id = path_id(&raw_id, PassId::parse)?;
-        Ok(pass_json(&state, &state.domain.pass(&id).await?).await?)
+        pass_json(&state, &state.domain.pass(&id).await?).await
     }
     .await;
     let pass = recorded(&state, &audit, result, |p| json!({ "passId": p.id })).await?;
@@ -510,4 +525,38 @@ pub async fn delete(
     .await;
     recorded(&state, &audit, result, |id| json!({ "passId": id.as_str() })).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace a pass's share link: the old `shareUrl` answers 404 from now on.
+#[utoipa::path(
+    operation_id = "replacePassShareLink",
+    post,
+    path = "/v2/credentials/compact/digital-pass/apple/passes/{passId}/share",
+    tag = "passes",
+    params(("passId" = String, Path, format = "uuid", description = "Pass id")),
+    responses(
+        (status = 200, description = "The pass with its new shareUrl", body = PassJson),
+        (status = 400, description = "passId is not a UUID", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "No such pass", body = ErrorBody),
+    ),
+    security(("bearerAuth" = []))
+)]
+pub async fn replace_share(
+    State(state): State<AppState>,
+    _admin: Admin,
+    request_id: RequestId,
+    Path(raw_id): Path<String>,
+) -> Result<Json<PassJson>, ApiError> {
+    let audit = audit(Operation::PASS_SHARE_UPDATE, &request_id);
+    let result = async {
+        let id = path_id(&raw_id, PassId::parse)?;
+        let (record, token) = state.domain.replace_share_token(&id).await?;
+        let mut json = to_json(&record, share_url(&state, &token))?;
+        json.google_save_url = state.domain.google_save_url(&record).await?;
+        Ok(json)
+    }
+    .await;
+    let pass = recorded(&state, &audit, result, |p| json!({ "passId": p.id })).await?;
+    Ok(Json(pass))
 }

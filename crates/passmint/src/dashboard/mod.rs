@@ -940,6 +940,13 @@ async fn pass_page(
             detail: e.detail,
         })
         .collect();
+    // The holder page's link (SPEC 9), to send to the holder.
+    let share_url = state
+        .domain
+        .share_token(&record.id)
+        .await
+        .ok()
+        .map(|token| format!("{}/p/{token}", state.public_url));
     let stored_payload: Value = serde_json::from_str(&record.payload).unwrap_or_else(|_| json!({}));
     let status = if let Some((title, errors)) = problems {
         chrome.error_title = title;
@@ -965,8 +972,11 @@ async fn pass_page(
         },
         preview,
         preview_problem,
-        share_url: None,
-        share_qr: String::new(),
+        share_qr: share_url
+            .as_deref()
+            .map(crate::preview::qr_svg)
+            .unwrap_or_default(),
+        share_url,
         registrations,
         timeline,
         cap: state.settings.timeline_cap,

@@ -43,6 +43,7 @@ pub enum Missing {
     Pass,
     Rollout,
     Webhook,
+    Bundle,
 }
 
 impl Missing {
@@ -52,6 +53,7 @@ impl Missing {
             Self::Pass => "pass",
             Self::Rollout => "rollout",
             Self::Webhook => "webhook",
+            Self::Bundle => "bundle",
         }
     }
 }

@@ -42,6 +42,11 @@ impl Operation {
     pub const PASS_TIMELINE_RETRIEVE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_TIMELINE_RETRIEVE");
     pub const TEMPLATE_STATS_RETRIEVE: Self =
         Self::template("CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_STATS_RETRIEVE");
+    /// A pass's share link replaced (SPEC 9).
+    pub const PASS_SHARE_UPDATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_SHARE_UPDATE");
+    pub const BUNDLE_CREATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_BUNDLE_CREATE");
+    pub const BUNDLE_RETRIEVE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_BUNDLE_RETRIEVE");
+    pub const BUNDLE_DELETE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_BUNDLE_DELETE");
 
     pub const WEBHOOK_CREATE: Self = Self::webhook("WEBHOOK_CREATE");
     pub const WEBHOOK_RETRIEVE_LIST: Self = Self::webhook("WEBHOOK_RETRIEVE_LIST");

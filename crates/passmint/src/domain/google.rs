@@ -286,35 +286,63 @@ impl Domain {
     /// The "Save to Google Wallet" link of pass `record` (`None` when Google Wallet is off):
     /// `<save URL>/<JWT>`, the JWT signed with the service account key naming the pass's object.
     pub async fn google_save_url(&self, record: &PassRecord) -> Result<Option<String>, DomainError> {
-        let Some(google) = &self.google else {
-            return Ok(None);
-        };
-        let Some(mapped) = self.google_template(&record.template_id).await? else {
-            return Ok(None);
-        };
-        let config = google.config();
-        let object_id = mapped.google.object_id(&record.id);
-        let now = u64::try_from(crate::store::unix_secs()).unwrap_or(0);
-        let jwt = gwallet::save_jwt(
-            &config.account,
-            &[config.public_url.as_str()],
-            &[ObjectRef {
-                kind: mapped.google.kind(),
-                id: &object_id,
-                class_id: mapped.google.class_id(),
-            }],
-            now,
-        )
-        .map_err(|e| DomainError::internal(format!("signing the Google Wallet save link failed: {e}")))?;
-        Ok(Some(gwallet::save_url(&config.save_url, &jwt)))
+        Ok(self
+            .google_save_urls(std::slice::from_ref(record))
+            .await?
+            .pop()
+            .flatten())
     }
 
-    /// The save links of `records`, in order (all `None` when Google Wallet is off).
+    /// The save links of `records`, in order (all `None` when Google Wallet is off). Each
+    /// template is looked up once, and the signatures (one RSA signature a pass) are made on the
+    /// blocking pool.
     pub async fn google_save_urls(&self, records: &[PassRecord]) -> Result<Vec<Option<String>>, DomainError> {
-        let mut out = Vec::with_capacity(records.len());
+        let Some(google) = self.google.clone() else {
+            return Ok(vec![None; records.len()]);
+        };
+        let mut templates: std::collections::HashMap<String, Option<Arc<MappedTemplate>>> =
+            std::collections::HashMap::new();
         for record in records {
-            out.push(self.google_save_url(record).await?);
+            if !templates.contains_key(&record.template_id) {
+                let mapped = self.google_template(&record.template_id).await?;
+                templates.insert(record.template_id.clone(), mapped);
+            }
         }
-        Ok(out)
+        let wanted: Vec<Option<(Arc<MappedTemplate>, String)>> = records
+            .iter()
+            .map(|r| {
+                templates.get(&r.template_id).cloned().flatten().map(|mapped| {
+                    let object_id = mapped.google.object_id(&r.id);
+                    (mapped, object_id)
+                })
+            })
+            .collect();
+        let now = u64::try_from(crate::store::unix_secs()).unwrap_or(0);
+        tokio::task::spawn_blocking(move || {
+            let config = google.config();
+            wanted
+                .into_iter()
+                .map(|item| {
+                    let Some((mapped, object_id)) = item else {
+                        return Ok(None);
+                    };
+                    let jwt = gwallet::save_jwt(
+                        &config.account,
+                        &[config.public_url.as_str()],
+                        &[ObjectRef {
+                            kind: mapped.google.kind(),
+                            id: &object_id,
+                            class_id: mapped.google.class_id(),
+                        }],
+                        now,
+                    )
+                    .map_err(|e| {
+                        DomainError::internal(format!("signing the Google Wallet save link failed: {e}"))
+                    })?;
+                    Ok(Some(gwallet::save_url(&config.save_url, &jwt)))
+                })
+                .collect()
+        })
+        .await?
     }
 }

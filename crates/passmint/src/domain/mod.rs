@@ -26,6 +26,7 @@ pub mod personalize;
 pub mod registrations;
 pub mod render;
 mod rollouts;
+pub mod sharing;
 pub mod signed;
 pub mod signer;
 mod templates;
@@ -37,7 +38,9 @@ pub use ids::{PassId, RolloutId, SerialNumber, TemplateId};
 pub use passes::{Issued, NewPassSpec, PassPatch, SignedPass};
 pub use registrations::Registration;
 pub use rollouts::StepDone;
-pub use templates::{ContentCheck, TemplateUpload, Warning, check_content, check_fields};
+pub use templates::{
+    ContentCheck, TemplateUpload, Warning, check_content, check_fields, template_too_large_message,
+};
 
 use batcher::Batcher;
 use crypto::MasterKey;

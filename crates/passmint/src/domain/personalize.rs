@@ -10,7 +10,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Domain;
-use super::error::{DomainError, Missing};
+use super::error::DomainError;
 use super::render::{self, PassContent};
 use crate::store::{ChangeOutcome, PassChange};
 use pkpass::personalization::{Field, INFO_KEYS, Request};
@@ -174,7 +174,9 @@ impl Domain {
             let Some(pass) = self.store.get_pass(&head.id).await? else {
                 return Ok(Err(Refusal::UnknownPass));
             };
-            let template = self
+            // A pass always has its template (deleting one deletes its passes): gone means the
+            // pass went with it.
+            let Some(template) = self
                 .signers
                 .at_least(
                     &self.store,
@@ -183,7 +185,9 @@ impl Domain {
                     pass.template_revision,
                 )
                 .await?
-                .ok_or(DomainError::NotFound(Missing::Pass))?;
+            else {
+                return Ok(Err(Refusal::UnknownPass));
+            };
             let Some(enrollment) = &template.enrollment else {
                 return Ok(Err(Refusal::NotPersonalizable));
             };

@@ -134,6 +134,14 @@ pub fn file_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// What a 413 for a template says: the limit, and the setting that raises it.
+pub fn template_too_large_message(max_template_bytes: u64) -> String {
+    format!(
+        "the template must be at most {max_template_bytes} bytes; this server's limit is set by \
+         PASSMINT_MAX_TEMPLATE_BYTES"
+    )
+}
+
 fn problem_msg(p: &pkpass::Problem) -> String {
     if p.location.is_empty() {
         p.message.clone()
@@ -187,11 +195,19 @@ pub fn check_content(form: &TemplateUpload, limits: &Limits) -> ContentCheck {
                 warnings.extend(overridden_identifiers(template.pass_json(), form));
             }
             Err(TemplateError::TooLarge { .. }) => too_large = true,
+            // The warnings go with the errors (marked as such), so a refused upload says
+            // everything `passmint lint` would, e.g. the files left out of a misplaced folder.
             Err(TemplateError::Invalid { findings }) => problems.extend(
                 findings
                     .errors
                     .iter()
-                    .map(|p| Problem::new("template", problem_msg(p))),
+                    .map(|p| Problem::new("template", problem_msg(p)))
+                    .chain(
+                        findings
+                            .warnings
+                            .iter()
+                            .map(|p| Problem::new("template", format!("warning: {}", problem_msg(p)))),
+                    ),
             ),
             Err(TemplateError::Io(e)) => {
                 problems.push(Problem::new("template", format!("cannot read: {e}")));
@@ -266,10 +282,19 @@ async fn accept_upload(
     .await?;
     if check.too_large {
         return Err(DomainError::TooLarge {
-            message: format!("template must be at most {max_template_bytes} bytes"),
+            message: template_too_large_message(max_template_bytes),
         });
     }
     problems.extend(check.problems);
+    if !problems.is_empty() {
+        // A refusal carries the warnings too: everything `passmint lint` would print.
+        problems.extend(
+            check
+                .warnings
+                .iter()
+                .map(|w| Problem::new(w.param.as_str(), format!("warning: {}", w.msg))),
+        );
+    }
     let invalid = || DomainError::invalid("the template is invalid", problems.clone());
     if !problems.is_empty() {
         return Err(invalid());

@@ -34,6 +34,7 @@ mod pass_heads;
 mod passes;
 mod registrations;
 mod rollouts;
+mod sharing;
 mod templates;
 mod tokens;
 pub mod webhooks;
@@ -48,6 +49,7 @@ pub use registrations::{NewRegistration, RegisterOutcome};
 pub use rollouts::{
     ReplaceOutcome, Retag, RolloutClaim, RolloutPass, RolloutRecord, RolloutStep, StepOutcome,
 };
+pub use sharing::{BundleRecord, NewBundleOutcome};
 
 /// Runs `$body` with `$pool` bound to the active backend's pool (`&SqlitePool` or `&PgPool`).
 macro_rules! on_pool {
@@ -363,9 +365,19 @@ fn sqlite_migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0008_insight.sql"),
         ),
         (
+            9,
+            "sharing",
+            include_str!("../../migrations/sqlite/0009_sharing.sql"),
+        ),
+        (
             10,
             "google",
             include_str!("../../migrations/sqlite/0010_google.sql"),
+        ),
+        (
+            12,
+            "webhook_outbox_indexes",
+            include_str!("../../migrations/sqlite/0012_webhook_outbox_indexes.sql"),
         ),
     ])
 }
@@ -404,9 +416,19 @@ fn postgres_migrator() -> Migrator {
             include_str!("../../migrations/postgres/0008_insight.sql"),
         ),
         (
+            9,
+            "sharing",
+            include_str!("../../migrations/postgres/0009_sharing.sql"),
+        ),
+        (
             10,
             "google",
             include_str!("../../migrations/postgres/0010_google.sql"),
+        ),
+        (
+            12,
+            "webhook_outbox_indexes",
+            include_str!("../../migrations/postgres/0012_webhook_outbox_indexes.sql"),
         ),
     ])
 }

@@ -124,7 +124,7 @@ pub enum ChangeOutcome {
     Raced,
 }
 
-const RECORD_COLUMNS: &str = "p.seq, p.id, p.template_id, p.pass_type_identifier, p.serial_number, \
+pub(super) const RECORD_COLUMNS: &str = "p.seq, p.id, p.template_id, p.pass_type_identifier, p.serial_number, \
      p.auth_token, p.payload, p.overrides, p.voided, p.fingerprint, p.update_tag, p.last_modified, \
      p.created_at, p.updated_at, p.version, \
      (SELECT COUNT(*) FROM registrations r WHERE r.pass_id = p.id) AS registrations, \
