@@ -42,6 +42,8 @@ pub struct AppState {
     pub public_url: String,
     /// The public routes' per-client rate limit (`None`: `PASSMINT_PUBLIC_RATE_LIMIT=off`).
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// The dashboard's signed-in sessions (bounded, in memory).
+    pub sessions: Arc<crate::dashboard::session::Sessions>,
     /// The Google Wallet API client, when Google Wallet is configured (SPEC 13).
     pub google: Option<Arc<gwallet::Client>>,
 }
@@ -99,6 +101,7 @@ impl AppState {
                 bytes: settings.max_device_record_bytes,
             })
             .with_google_sync(google.is_some());
+        store.set_timeline_cap(settings.timeline_cap).await?;
         if public_url.starts_with("http://") {
             tracing::warn!(
                 %public_url,
@@ -135,6 +138,7 @@ impl AppState {
             openapi: Arc::new(document),
             public_url,
             rate_limiter: settings_rate_limiter(&settings_limit),
+            sessions: Arc::default(),
             google: google.map(|(_, client)| Arc::new(client)),
         })
     }
@@ -149,6 +153,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
         .merge(ops::router())
+        .merge(crate::dashboard::router(&state))
         .merge(crate::passkit::router())
         .merge(crate::share::router())
         .merge(crate::assets::router())

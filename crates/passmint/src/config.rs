@@ -52,6 +52,8 @@ pub struct Settings {
     pub max_template_bytes: u64,
     /// How many events are kept (the oldest are pruned).
     pub max_events: i64,
+    /// How many timeline entries each pass keeps (the oldest are dropped).
+    pub timeline_cap: i64,
     /// How many device-side records (device logs, failed device authentications, push
     /// outcomes) are kept, at most.
     pub max_device_records: i64,
@@ -157,6 +159,7 @@ pub struct Layer {
     pub apns_ca_file: Option<PathBuf>,
     pub max_template_bytes: Option<u64>,
     pub max_events: Option<i64>,
+    pub timeline_cap: Option<i64>,
     pub max_device_logs: Option<i64>,
     pub max_device_records: Option<i64>,
     pub max_device_record_bytes: Option<u64>,
@@ -242,6 +245,7 @@ impl Layer {
             apns_ca_file: get("PASSMINT_APNS_CA_FILE").map(PathBuf::from),
             max_template_bytes,
             max_events: number("PASSMINT_MAX_EVENTS")?,
+            timeline_cap: number("PASSMINT_TIMELINE_CAP")?,
             max_device_logs: number("PASSMINT_MAX_DEVICE_LOGS")?,
             max_device_records: number("PASSMINT_MAX_DEVICE_RECORDS")?,
             max_device_record_bytes: bytes("PASSMINT_MAX_DEVICE_RECORD_BYTES")?,
@@ -283,6 +287,7 @@ impl Layer {
             apns_ca_file: other.apns_ca_file.or(self.apns_ca_file),
             max_template_bytes: other.max_template_bytes.or(self.max_template_bytes),
             max_events: other.max_events.or(self.max_events),
+            timeline_cap: other.timeline_cap.or(self.timeline_cap),
             max_device_logs: other.max_device_logs.or(self.max_device_logs),
             max_device_records: other.max_device_records.or(self.max_device_records),
             max_device_record_bytes: other.max_device_record_bytes.or(self.max_device_record_bytes),
@@ -408,6 +413,7 @@ impl Layer {
             apns_ca_file: self.apns_ca_file,
             max_template_bytes,
             max_events: self.max_events.unwrap_or(100_000).max(1),
+            timeline_cap: self.timeline_cap.unwrap_or(200).max(1),
             // PASSMINT_MAX_DEVICE_LOGS is the older name of the count cap.
             max_device_records: self
                 .max_device_records

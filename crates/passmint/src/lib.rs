@@ -7,6 +7,7 @@ pub mod app;
 pub mod assets;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod domain;
 pub mod google;
 pub mod listener;

@@ -26,6 +26,8 @@ pub struct Metrics {
     /// Passes signed (an RSA signature each); re-downloads of unchanged passes add none.
     signatures: std::sync::atomic::AtomicU64,
     rollouts: RolloutStats,
+    /// Timeline notes dropped because the insight writer was behind (see `domain::insight`).
+    timeline_dropped: std::sync::atomic::AtomicU64,
 }
 
 /// Rollout worker figures (SPEC 7): batches, passes checked and retagged, rollouts finished.
@@ -53,6 +55,25 @@ struct WebhookStats {
     queue: Option<(i64, f64)>,
 }
 
+/// `passmint_template_certificate_expiry_seconds{template}`: when each template's pass type
+/// certificate expires, as Unix seconds (alert on `… - time() < 7 * 86400`). The label values
+/// are template ids from the database, never anything a request sent.
+pub fn render_certificate_expiries(expiries: &[(String, i64)]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# HELP passmint_template_certificate_expiry_seconds When each template's certificate expires (Unix seconds).\n",
+    );
+    out.push_str("# TYPE passmint_template_certificate_expiry_seconds gauge\n");
+    for (template, expires_at) in expiries {
+        let _ = writeln!(
+            out,
+            "passmint_template_certificate_expiry_seconds{{template=\"{}\"}} {expires_at}",
+            escape(template)
+        );
+    }
+    out
+}
+
 /// Google Wallet sync figures (SPEC 13): syncs by outcome, queue depth, oldest queued sync.
 #[derive(Default)]
 struct GoogleStats {
@@ -62,6 +83,12 @@ struct GoogleStats {
 }
 
 impl Metrics {
+    /// A timeline note was dropped (the insight writer was behind).
+    pub fn count_timeline_note_dropped(&self) {
+        self.timeline_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A Google Wallet sync ended: `done`, `retrying`, `failed` (given up) or `paused`.
     pub fn count_google_sync(&self, outcome: &'static str) {
         let mut g = self.google.lock().unwrap_or_else(|e| e.into_inner());
@@ -334,6 +361,15 @@ impl Metrics {
             out,
             "passmint_pass_signatures_total {}",
             self.signatures.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP passmint_timeline_notes_dropped_total Timeline notes dropped because the writer was behind.\n",
+        );
+        out.push_str("# TYPE passmint_timeline_notes_dropped_total counter\n");
+        let _ = writeln!(
+            out,
+            "passmint_timeline_notes_dropped_total {}",
+            self.timeline_dropped.load(std::sync::atomic::Ordering::Relaxed)
         );
         self.render_push(&mut out);
         self.render_rollouts(&mut out);

@@ -73,8 +73,12 @@ async fn schemathesis_finds_nothing_wrong_with_the_published_api() {
             webhook_id = created["id"].as_str().unwrap().to_string();
         }
     }
-    f.issue(Some("ST-1")).await;
+    let first = f.issue(Some("ST-1")).await;
     f.issue(Some("ST-2")).await;
+    // A second timeline entry for ST-1 (its update), so its timeline has a second page.
+    let mut changed = example_payload();
+    changed["points"] = json!(7);
+    assert_eq!(f.patch(&first.id, &json!({ "payload": changed })).await.0, 200);
     receiver.wait_until("two deliveries", |d| d.len() == 2).await;
     let deliveries_path = format!("/v2/webhooks/{webhook_id}/deliveries");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -102,6 +106,7 @@ async fn schemathesis_finds_nothing_wrong_with_the_published_api() {
     let templates_cursor = cursor_of(&f, &format!("{BASE}/templates")).await;
     let passes_cursor = cursor_of(&f, &format!("{BASE}/passes")).await;
     let events_cursor = cursor_of(&f, "/v2/events").await;
+    let timeline_cursor = cursor_of(&f, &format!("{BASE}/passes/{}/timeline", first.id)).await;
 
     let dir = tempfile::tempdir().unwrap();
     let payload = toml::Value::try_from(example_payload()).unwrap();
@@ -136,6 +141,10 @@ enabled = true
 [[operations]]
 include-name = "GET /v2/credentials/compact/digital-pass/apple/templates"
 parameters = {{ "query.cursor" = {templates_cursor} }}
+
+[[operations]]
+include-name = "GET /v2/credentials/compact/digital-pass/apple/passes/{{passId}}/timeline"
+parameters = {{ "query.cursor" = {timeline_cursor}, "path.passId" = {timeline_pass} }}
 
 [[operations]]
 include-name = "GET /v2/events"
@@ -181,6 +190,8 @@ phases.coverage.enabled = false
         passes_cursor = toml_str(&passes_cursor),
         templates_cursor = toml_str(&templates_cursor),
         events_cursor = toml_str(&events_cursor),
+        timeline_cursor = toml_str(&timeline_cursor),
+        timeline_pass = toml_str(&first.id),
         webhooks_cursor = toml_str(&webhooks_cursor),
         deliveries_cursor = toml_str(&deliveries_cursor),
         webhook_id = toml_str(&webhook_id),

@@ -15,6 +15,7 @@ pub mod bundles;
 pub mod error;
 pub mod events;
 pub mod form;
+pub mod insight;
 pub mod openapi;
 pub mod pagination;
 pub mod passes;
@@ -54,6 +55,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             &format!("{BASE}/templates/{{id}}/rollouts/{{rolloutId}}"),
             get(templates::rollout),
         )
+        .route(&format!("{BASE}/templates/{{id}}/stats"), get(insight::stats))
         .layer(DefaultBodyLimit::max(body_limit))
         .route("/v2/events", get(events::list))
         .merge(passes_router())
@@ -80,6 +82,7 @@ fn passes_router() -> Router<AppState> {
             get(passes::retrieve).patch(passes::change).delete(passes::delete),
         )
         .route(&format!("{BASE}/passes/{{id}}/pkpass"), get(passes::download))
+        .route(&format!("{BASE}/passes/{{id}}/timeline"), get(insight::timeline))
         .route(
             &format!("{BASE}/passes/{{id}}/share"),
             post(passes::replace_share),

@@ -444,6 +444,7 @@ pub async fn download(
     let id = PassId::parse(&raw_id).ok_or_else(|| ApiError::not_found("pass not found"))?;
     let pass = state.domain.pass(&id).await?;
     let signed = state.domain.signed_pass(&pass).await?;
+    state.domain.note_download(id.as_str(), "api");
     Ok(pkpass_response(StatusCode::OK, signed, None))
 }
 

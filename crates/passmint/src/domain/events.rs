@@ -39,6 +39,9 @@ impl Operation {
     pub const PASS_RETRIEVE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_RETRIEVE");
     pub const PASS_UPDATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_UPDATE");
     pub const PASS_DELETE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_DELETE");
+    pub const PASS_TIMELINE_RETRIEVE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_TIMELINE_RETRIEVE");
+    pub const TEMPLATE_STATS_RETRIEVE: Self =
+        Self::template("CREDENTIAL_COMPACT_APPLE_PASS_TEMPLATE_STATS_RETRIEVE");
     /// A pass's share link replaced (SPEC 9).
     pub const PASS_SHARE_UPDATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_SHARE_UPDATE");
     pub const BUNDLE_CREATE: Self = Self::pass("CREDENTIAL_COMPACT_APPLE_PASS_BUNDLE_CREATE");

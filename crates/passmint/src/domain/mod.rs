@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod google;
 pub mod ids;
+pub mod insight;
 mod passes;
 pub mod personalize;
 pub mod registrations;
@@ -81,6 +82,7 @@ pub struct Domain {
     config: Arc<DomainConfig>,
     issue_writer: Batcher<passes::IssueJob, passes::IssueResult>,
     registrar: Batcher<registrations::RegisterJob, registrations::RegisterResult>,
+    insight: insight::Insight,
     google: Option<google::GoogleWallet>,
 }
 
@@ -91,7 +93,9 @@ impl Domain {
         let issue_writer = passes::start_issue_writer(store.clone(), config.keep_events);
         let registrar =
             registrations::start_registrar(store.clone(), config.max_devices_per_pass, config.keep_events);
+        let insight = insight::Insight::start(store.clone(), metrics.clone());
         Self {
+            insight,
             google: config.google.clone().map(google::GoogleWallet::new),
             signers: SignerCache::new(config.template_cache_bytes),
             signed: SignedPasses::new(config.signed_cache_bytes),

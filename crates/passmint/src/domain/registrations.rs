@@ -207,6 +207,7 @@ impl Domain {
                 json!({ "dropped": dropped }),
             ));
         }
+        self.note_device_logs(messages);
         self.events.write(events).await;
     }
 }

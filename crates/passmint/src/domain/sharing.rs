@@ -97,6 +97,8 @@ impl Domain {
         if let Some(bundle) = bundle_id {
             data["bundleId"] = json!(bundle);
         }
+        // On the pass's timeline and its template's day, as every download.
+        self.note_download(&pass.id, if bundle_id.is_some() { "bundle" } else { "share" });
         self.events
             .write(vec![new_event(SHARE_DOWNLOAD_EVENT, "pass", request_id, data)])
             .await;

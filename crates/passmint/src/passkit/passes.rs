@@ -37,6 +37,7 @@ pub async fn latest(
         .and_then(|v| v.to_str().ok())
         .and_then(parse_http_date);
     if since.is_some_and(|s| s >= head.last_modified) {
+        state.domain.note_fetch(&head.id, 304, since);
         return Ok((StatusCode::NOT_MODIFIED, [(LAST_MODIFIED, last_modified)]).into_response());
     }
     let content_type = HeaderValue::from_static(PKPASS_TYPE);
@@ -47,6 +48,7 @@ pub async fn latest(
         )
             .into_response());
     }
+    state.domain.note_fetch(&head.id, 200, since);
     let pass = state.domain.pass(&PassId::from_stored(head.id)).await?;
     let signed = state.domain.signed_pass(&pass).await?;
     // The pass may have changed between the two reads: its own Last-Modified goes out.

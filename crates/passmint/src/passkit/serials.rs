@@ -59,8 +59,12 @@ pub async fn list(
     let Some(last) = rows.iter().map(|(_, tag)| *tag).max() else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
+    let serial_numbers: Vec<String> = rows.into_iter().map(|(serial, _)| serial).collect();
+    state
+        .domain
+        .note_serials(&device, &pass_type, since, &serial_numbers, last);
     Ok(Json(SerialNumbers {
-        serial_numbers: rows.into_iter().map(|(serial, _)| serial).collect(),
+        serial_numbers,
         last_updated: last.to_string(),
     })
     .into_response())

@@ -11,6 +11,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use crate::config::Settings;
 use crate::domain::crypto::MasterKey;
 use crate::metrics::Metrics;
+use crate::store::insight::PushNote;
 use crate::store::outbox::{ClaimedPush, PushResult};
 use crate::store::{NewEvent, Store, StoreError, now_millis};
 use crate::worker::{Backoff, WorkerHandle};
@@ -526,6 +527,7 @@ async fn flush(shared: &Shared, batch: Vec<Finished>, request_id: &str) {
     let now = now_millis();
     let mut events = Vec::with_capacity(batch.len());
     let mut results = Vec::with_capacity(batch.len());
+    let mut notes = Vec::with_capacity(batch.len());
     // Successes: one event per template and pass type per recorded batch (a fan-out to 100,000
     // devices would otherwise write 100,000 event rows, only to prune most of them).
     let mut delivered: BTreeMap<(String, String), (u64, Vec<String>)> = BTreeMap::new();
@@ -562,6 +564,7 @@ async fn flush(shared: &Shared, batch: Vec<Finished>, request_id: &str) {
                 Err(error) => tracing::warn!(%error, "cannot record a push pause"),
             }
         }
+        notes.push(push_note(&finished));
         events.extend(finished.event);
         results.push((finished.claim, finished.result));
     }
@@ -581,7 +584,7 @@ async fn flush(shared: &Shared, batch: Vec<Finished>, request_id: &str) {
     // (at least once, never lost).
     let mut attempt = 0;
     loop {
-        match shared.store.record_push_results(&results, now).await {
+        match shared.store.record_push_outcomes(&results, &notes, now).await {
             Ok(()) => break,
             Err(error) if attempt < 3 => {
                 attempt += 1;
@@ -595,6 +598,28 @@ async fn flush(shared: &Shared, batch: Vec<Finished>, request_id: &str) {
         }
     }
     record_events(shared, &events).await;
+}
+
+/// What a push came to, for the timelines of its token's passes: read off the failure event
+/// (status, reason, whether it is retried), so the two always agree.
+fn push_note(finished: &Finished) -> PushNote {
+    let data: serde_json::Value = finished
+        .event
+        .as_ref()
+        .and_then(|e| serde_json::from_str(&e.data).ok())
+        .unwrap_or_default();
+    PushNote {
+        delivered: finished.delivered,
+        status: data
+            .get("status")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|s| u16::try_from(s).ok()),
+        reason: data
+            .get("reason")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string),
+        final_failure: !finished.delivered && data.get("retrying") == Some(&serde_json::Value::Bool(false)),
+    }
 }
 
 async fn record_events(shared: &Shared, events: &[NewEvent]) {

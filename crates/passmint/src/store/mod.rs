@@ -26,6 +26,8 @@ mod device_records;
 mod error;
 mod events;
 pub mod google;
+pub mod insight;
+pub mod lookups;
 mod models;
 pub mod outbox;
 mod pass_heads;
@@ -358,6 +360,11 @@ fn sqlite_migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0007_webhooks.sql"),
         ),
         (
+            8,
+            "insight",
+            include_str!("../../migrations/sqlite/0008_insight.sql"),
+        ),
+        (
             9,
             "sharing",
             include_str!("../../migrations/sqlite/0009_sharing.sql"),
@@ -402,6 +409,11 @@ fn postgres_migrator() -> Migrator {
             7,
             "webhooks",
             include_str!("../../migrations/postgres/0007_webhooks.sql"),
+        ),
+        (
+            8,
+            "insight",
+            include_str!("../../migrations/postgres/0008_insight.sql"),
         ),
         (
             9,

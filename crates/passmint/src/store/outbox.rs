@@ -238,7 +238,19 @@ impl Store {
         results: &[(ClaimedPush, PushResult)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let recorded = self.write_push_results(results, now_ms).await;
+        self.record_push_outcomes(results, &[], now_ms).await
+    }
+
+    /// [`Store::record_push_results`], plus what each push came to (`notes[i]` is about
+    /// `results[i]`; empty for none) for the timelines and push counters, in the same
+    /// transaction.
+    pub async fn record_push_outcomes(
+        &self,
+        results: &[(ClaimedPush, PushResult)],
+        notes: &[super::insight::PushNote],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let recorded = self.write_push_results(results, notes, now_ms).await;
         // Registrations deleted by push token belong to devices we can't name here: drop every
         // device's cached serials (rare: only after APNs said a token is dead). Whatever the
         // outcome, since an error may come after a commit.
@@ -254,6 +266,7 @@ impl Store {
     async fn write_push_results(
         &self,
         results: &[(ClaimedPush, PushResult)],
+        notes: &[super::insight::PushNote],
         now_ms: i64,
     ) -> Result<(), StoreError> {
         // Queue behind this process's other SQLite writers instead of in the busy handler.
@@ -266,7 +279,13 @@ impl Store {
             .filter(|(_, r)| matches!(r, PushResult::Done | PushResult::RemoveRegistrations { .. }))
             .map(|(c, _)| (c.seq, c.generation))
             .collect();
+        let noted: Vec<(&ClaimedPush, &super::insight::PushNote)> =
+            results.iter().map(|(c, _)| c).zip(notes).collect();
         in_transaction!(self, tx => async {
+            // Before a dead token's registrations go: the entries name the passes they held.
+            // Stamped when written (after waiting for the write turn), so the entries sit in
+            // time order among the pass's other entries.
+            super::insight::record_push_notes!(&mut **tx, &noted, super::now_millis());
             for (claim, result) in results {
                 match result {
                     PushResult::Done => {}

@@ -449,6 +449,28 @@ impl Store {
         Ok(records)
     }
 
+    /// The newest `limit` passes (of one template, if given), newest first.
+    pub async fn latest_passes(
+        &self,
+        template_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PassRecord>, StoreError> {
+        let filter = if template_id.is_some() {
+            "WHERE p.template_id = $2"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM passes p {filter} ORDER BY p.seq DESC LIMIT $1");
+        let records = on_pool!(self, pool => {
+            let mut q = sqlx::query_as::<_, PassRecord>(sqlx::AssertSqlSafe(sql)).bind(limit);
+            if let Some(t) = template_id {
+                q = q.bind(t);
+            }
+            q.fetch_all(pool).await
+        })?;
+        Ok(records)
+    }
+
     /// Applies a PATCH if the pass is still at `expected.version` (compare-and-set: two
     /// concurrent PATCHes can't silently overwrite each other's members). An update takes a new
     /// tag and `last_modified` and queues its pushes in the same transaction; the tag is taken
