@@ -12,7 +12,7 @@
 //!   claimed).
 //! * Claimed with a lease; on PostgreSQL `FOR UPDATE SKIP LOCKED`, so several `serve` processes
 //!   never claim the same row at once.
-use super::{Backend, Store, StoreError, in_transaction, on_pool};
+use super::{Store, StoreError, in_transaction, on_pool};
 
 /// `due_at` of rows Google refused for good (year 9999): the record of the failure, never
 /// claimed again until the next change queues them anew.
@@ -191,26 +191,8 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedSync>, StoreError> {
-        let _turn = self.write_turn().await;
-        let claimed = match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query_as::<_, ClaimedSync>(CLAIM_SQLITE)
-                    .bind(now_ms)
-                    .bind(lease_ms)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Backend::Postgres(pool) => {
-                sqlx::query_as::<_, ClaimedSync>(CLAIM_POSTGRES)
-                    .bind(now_ms)
-                    .bind(lease_ms)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
-        Ok(claimed)
+        self.claim_leased((CLAIM_SQLITE, CLAIM_POSTGRES), now_ms, lease_ms, limit)
+            .await
     }
 
     /// Records what happened to claimed syncs, in one transaction; every write is conditional on

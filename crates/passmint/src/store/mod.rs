@@ -273,6 +273,45 @@ impl Store {
         }
     }
 
+    /// Claims up to `limit` due rows of an outbox for `lease_ms` with the backend's own claim
+    /// statement (binds: now, lease, limit), in this process's write turn: the one claim shape
+    /// the push and Google Wallet workers share. A row claimed and never recorded becomes due
+    /// again when its lease runs out, so a crashed worker's claims are picked up later.
+    pub(crate) async fn claim_leased<T>(
+        &self,
+        (sqlite, postgres): (&'static str, &'static str),
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin,
+    {
+        let _turn = self.write_turn().await;
+        let claimed = match &self.backend {
+            Backend::Sqlite(pool) => {
+                sqlx::query_as::<_, T>(sqlite)
+                    .bind(now_ms)
+                    .bind(lease_ms)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Backend::Postgres(pool) => {
+                sqlx::query_as::<_, T>(postgres)
+                    .bind(now_ms)
+                    .bind(lease_ms)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        Ok(claimed)
+    }
+
     /// Closes every connection; later calls fail with [`StoreError::Unavailable`].
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);

@@ -14,7 +14,7 @@
 //! one it claimed.
 use std::future::Future;
 
-use super::{Backend, Store, StoreError, in_transaction, on_pool};
+use super::{Store, StoreError, in_transaction, on_pool};
 
 /// A connection (usually an open transaction's, `&mut *tx`) that pushes can be enqueued on.
 /// Implemented for both backends' connections; not meant to be implemented elsewhere.
@@ -207,27 +207,8 @@ impl Store {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedPush>, StoreError> {
-        // Queue behind this process's other SQLite writers instead of in the busy handler.
-        let _turn = self.write_turn().await;
-        let claimed = match &self.backend {
-            Backend::Sqlite(pool) => {
-                sqlx::query_as::<_, ClaimedPush>(CLAIM_SQLITE)
-                    .bind(now_ms)
-                    .bind(lease_ms)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-            Backend::Postgres(pool) => {
-                sqlx::query_as::<_, ClaimedPush>(CLAIM_POSTGRES)
-                    .bind(now_ms)
-                    .bind(lease_ms)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-        };
-        Ok(claimed)
+        self.claim_leased((CLAIM_SQLITE, CLAIM_POSTGRES), now_ms, lease_ms, limit)
+            .await
     }
 
     /// Records the results of claimed pushes in one transaction. Every write is conditional on
