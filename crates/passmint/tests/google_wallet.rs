@@ -7,14 +7,14 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::db::TestDb;
+use common::process::{self, kill_9};
 use common::server::{ADMIN_TOKEN, BASE, TestServer, Upload, chain, settings, zip_dir};
 use gwallet::PassKind;
 use gwallet_testserver::discovery::{Check, Discovery};
@@ -632,47 +632,11 @@ fn futures_block_value<T>(f: impl std::future::Future<Output = T>) -> T {
 
 /// Starts `passmint serve` with Google Wallet on, its API at `api_url`.
 fn serve(dir: &Path, url: &str, google: &Google, api_url: &str) -> (Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passmint"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PASSMINT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("PASSMINT_DATA_DIR", dir)
-        .env("PASSMINT_DATABASE_URL", url)
-        .env("PASSMINT_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("PASSMINT_GOOGLE_ISSUER_ID", ISSUER)
+    let mut cmd = process::serve_command(dir, url);
+    cmd.env("PASSMINT_GOOGLE_ISSUER_ID", ISSUER)
         .env("PASSMINT_GOOGLE_SERVICE_ACCOUNT_FILE", &google.key_file)
-        .env("PASSMINT_GOOGLE_API_URL", api_url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    for _ in 0..5 {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if let Some(address) = line.trim().strip_prefix("passmint listening on ") {
-            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-            return (child, address.to_string());
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve printed no address");
-}
-
-fn kill_9(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let _ = child.wait();
+        .env("PASSMINT_GOOGLE_API_URL", api_url);
+    process::start(cmd)
 }
 
 /// A loopback URL nothing listens on: every connection is refused.

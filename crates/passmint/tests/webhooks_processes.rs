@@ -4,13 +4,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::db::TestDb;
 use common::passes::example_payload;
+use common::process::{self, kill_9};
 use common::receiver::Receiver;
 use common::server::{ADMIN_TOKEN, BASE, TestServer, Upload, chain, settings};
 use serde_json::{Value, json};
@@ -18,46 +18,9 @@ use serde_json::{Value, json};
 /// Starts `passmint serve` on the database at `url` with data in `dir`; returns the child and
 /// its base URL.
 fn serve(dir: &Path, url: &str) -> (Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_passmint"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("PASSMINT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.current_dir(dir)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("PASSMINT_DATA_DIR", dir)
-        .env("PASSMINT_DATABASE_URL", url)
-        .env("PASSMINT_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("PASSMINT_WEBHOOK_RETRY_BASE_MS", "100")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    for _ in 0..5 {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        if let Some(address) = line.trim().strip_prefix("passmint listening on ") {
-            // Keep reading what it prints, so a closed pipe never stops it.
-            std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
-            return (child, address.to_string());
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve printed no address");
-}
-
-fn kill_9(mut child: Child) {
-    let status = Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let _ = child.wait();
+    let mut cmd = process::serve_command(dir, url);
+    cmd.env("PASSMINT_WEBHOOK_RETRY_BASE_MS", "100");
+    process::start(cmd)
 }
 
 /// A loopback port nothing listens on (bound, then released).
